@@ -1,0 +1,95 @@
+"""`expect:` blocks: the known numbers a spec must reproduce, checked by `archcalc check` and CI.
+
+    expect:
+      total:  {params: 138357544, macs: 15470264320}
+      layers:
+        conv1_1: {out: [64, 224, 224], params: 1792}
+
+or a list of such cases, each optionally at another `input:` (and with a `note:`). Layer keys are
+full paths or unique names; quantities are the keys of the JSON interface.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .engine import analyze
+from .report import Report, row_dict, to_dict
+from .spec import Spec, SpecError, line_of
+
+CASE_KEYS = ("input", "note", "total", "layers", "aux")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: int
+    where: str  # "total", "aux" or a layer path
+    key: str
+    expected: object
+    actual: object
+    line: int
+
+    @property
+    def ok(self) -> bool:
+        return self.actual == self.expected
+
+
+def _norm(key: str, value):
+    """Expected values as the JSON model writes them ([h, w] receptive fields, lists for shapes)."""
+    if key in ("rf", "jump") and isinstance(value, int):
+        return [value, value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return value
+
+
+def cases(spec: Spec) -> list[dict]:
+    expect = spec.expect
+    if expect is None:
+        return []
+    items = expect if isinstance(expect, list) else [expect]
+    out = []
+    for case in items:
+        if not isinstance(case, dict):
+            raise SpecError("each expect case is a mapping with total: and/or layers:", file=spec.file,
+                            line=line_of(expect, spec.lines.get("expect", 0)))
+        unknown = [k for k in case if k not in CASE_KEYS]
+        if unknown:
+            raise SpecError(f"expect: unknown key {unknown[0]!r}; known: {', '.join(CASE_KEYS)}", file=spec.file,
+                            line=line_of(case))
+        out.append(case)
+    return out
+
+
+def check(spec: Spec) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    for i, case in enumerate(cases(spec)):
+        report = analyze(spec, input_shape=tuple(case["input"]) if "input" in case else None)
+        outcomes += _check_case(spec, i, case, report)
+    return outcomes
+
+
+def _check_case(spec: Spec, i: int, case: dict, report: Report) -> list[Outcome]:
+    data = to_dict(report)
+    results = []
+    for section in ("total", "aux"):
+        expected = case.get(section) or {}
+        actual = data["totals" if section == "total" else "aux_totals"] or {}
+        for key, value in expected.items():
+            line = getattr(expected, "key_lines", {}).get(key, line_of(expected))
+            if section == "total" and key not in actual:
+                raise SpecError(f"expect: unknown total {key!r}; known: {', '.join(data['totals'])}", file=spec.file, line=line)
+            results.append(Outcome(i, section, key, _norm(key, value), actual.get(key), line))
+    layers = case.get("layers") or {}
+    for name, expected in layers.items():
+        line = getattr(layers, "key_lines", {}).get(name, line_of(layers))
+        row = report.find(str(name))
+        if row is None:
+            raise SpecError(f"expect: no layer {name!r} (or the name is not unique; use its full path)",
+                            file=spec.file, line=line)
+        actual = row_dict(row)
+        for key, value in (expected or {}).items():
+            if key not in actual:
+                raise SpecError(f"expect: unknown layer quantity {key!r}; known: {', '.join(actual)}",
+                                file=spec.file, line=line)
+            results.append(Outcome(i, row.path, key, _norm(key, value), actual[key], line))
+    return results

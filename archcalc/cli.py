@@ -1,0 +1,108 @@
+"""The command line: parse options, call the library, render, choose the exit code. No arithmetic.
+
+Exit codes: 0 success, 1 a check failed, 2 bad input (spec, option or file).
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+FORMAT_CHOICE = click.Choice(["table", "md", "csv", "json"])
+
+
+def _fail(err) -> None:
+    click.echo(f"archcalc: {err}", err=True)
+    sys.exit(2)
+
+
+def _shape(ctx, param, value):
+    if value is None:
+        return None
+    from .shape import ShapeError, parse_shape
+
+    try:
+        return parse_shape(value)
+    except ShapeError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="archcalc")
+def main() -> None:
+    """Static CNN-architecture analyzer: shapes, parameters, MACs, memory, receptive fields.
+
+    SPEC is a bundled network name (see `archcalc list`) or a path to a YAML spec.
+    """
+
+
+@main.command()
+@click.argument("spec")
+@click.option("--input", "input_shape", callback=_shape, metavar="CxHxW", help="Override the spec's input shape.")
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1), help="Batch size (scales activation bytes).")
+@click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "fp16", "bf16", "int8"]))
+@click.option("--depth", type=click.IntRange(min=1), help="Collapse blocks deeper than this into their totals.")
+@click.option("--format", "fmt", default="table", show_default=True, type=FORMAT_CHOICE)
+@click.option("--columns", metavar="A,B,...",
+              help="Columns to show: name,type,out,params,weights,biases,macs,flops,act,saved,rf,jump,ops,connections.")
+@click.option("--strict", is_flag=True, help="Make a non-integer output size an error instead of a warning.")
+@click.option("--width", type=int, help="Table width in characters (default: the terminal's).")
+def table(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width):
+    """Per-layer table of SPEC with totals."""
+    from . import analyze, load
+    from .formats import render
+    from .formats.columns import parse_columns
+    from .report import collapse
+    from .spec import SpecError
+
+    try:
+        cols = parse_columns(columns)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--columns") from None
+    try:
+        report = analyze(load(spec), input_shape=input_shape, batch=batch, dtype=dtype, strict=strict)
+    except SpecError as e:
+        _fail(e)
+    rows = collapse(report, depth) if depth else list(report.rows)
+    click.echo(render(fmt, report, rows, cols, width=width), nl=False)
+
+
+@main.command("list")
+@click.option("--format", "fmt", default="table", show_default=True, type=FORMAT_CHOICE)
+def list_(fmt):
+    """The bundled specs: name, source, params, MACs."""
+    from .catalog import bundled_summaries, render_summaries
+    from .spec import SpecError
+
+    try:
+        click.echo(render_summaries(bundled_summaries(), fmt), nl=False)
+    except SpecError as e:
+        _fail(e)
+
+
+@main.command()
+@click.argument("specs", nargs=-1)
+@click.option("-v", "--verbose", is_flag=True, help="Show every checked number, not only failures.")
+def check(specs, verbose):
+    """Verify the `expect:` numbers of SPECS (default: every bundled spec)."""
+    from .check import check as run_check
+    from .spec import SpecError, bundled_names, load
+
+    failed = 0
+    total = 0
+    for name in specs or bundled_names():
+        try:
+            spec = load(name)
+            outcomes = run_check(spec)
+        except SpecError as e:
+            _fail(e)
+        bad = [o for o in outcomes if not o.ok]
+        total += len(outcomes)
+        failed += len(bad)
+        status = "ok  " if not bad else "FAIL"
+        click.echo(f"{status} {spec.name}: {len(outcomes) - len(bad)}/{len(outcomes)} expected numbers")
+        for o in outcomes if verbose else bad:
+            mark = "   " if o.ok else "  x"
+            click.echo(f"{mark} {spec.file}:{o.line}: {o.where}: {o.key} expected {o.expected!r}, got {o.actual!r}")
+    click.echo(f"{total - failed} of {total} expected numbers reproduced")
+    sys.exit(1 if failed else 0)

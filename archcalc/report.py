@@ -1,0 +1,272 @@
+"""Rows and totals: pure data, and the pure functions that add them up.
+
+All counts are per single sample. Only the ``*_bytes`` figures of the totals are scaled by the
+batch (and parameter bytes are not, since a batch shares its weights).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .rules import Cost
+from .shape import Shape, elems
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    path: str
+    type: str
+    line: int
+    out: Shape
+    cost: Cost
+    rf: tuple[int, int]
+    jump: tuple[int, int]
+    aux: bool  # on a training-only side branch (GoogLeNet's auxiliary classifiers)
+    ancestors: tuple  # ((path, type), ...) of the enclosing blocks, branches and groups
+    args: dict
+    tensor_in: tuple[int, ...]
+    tensor_out: int
+
+    weight_params = property(lambda self: self.cost.weight_params)
+    bias_params = property(lambda self: self.cost.bias_params)
+    params = property(lambda self: self.cost.params)
+    buffer_elems = property(lambda self: self.cost.buffer_elems)
+    macs = property(lambda self: self.cost.macs)
+    flops = property(lambda self: 2 * self.cost.macs)
+    other_ops = property(lambda self: self.cost.other_ops)
+    connections = property(lambda self: self.cost.connections)
+    warnings = property(lambda self: self.cost.warnings)
+    steps = property(lambda self: self.cost.steps)
+
+    @property
+    def out_elems(self) -> int:
+        return elems(self.out)
+
+    @property
+    def saved_elems(self) -> int:
+        """Activation-dtype elements this layer keeps for backward (may share a tensor with a neighbour)."""
+        return sum(s.elems for s in self.cost.saved if s.itemsize == 0)
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") + 1
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    weight_params: int
+    bias_params: int
+    buffer_elems: int
+    macs: int
+    other_ops: int
+    connections: int
+    out_elems: int  # every tensor the forward pass allocates (views and in-place ops allocate none)
+    saved_elems: int  # activation-dtype elements autograd keeps, each tensor counted once
+    saved_fixed_bytes: int  # int64 indices, bool masks, fp32 statistics kept for backward, per sample
+    peak_elems: int  # largest set of tensors alive at once in an inference pass, layer by layer
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    source: str
+    notes: str
+    file: str
+    input: Shape
+    batch: int
+    dtype: str
+    itemsize: int
+    rows: tuple[Row, ...]
+    totals: Totals
+    aux_totals: Totals | None
+    scope_types: dict = field(default_factory=dict)
+
+    # Batch-scaled bytes: the figures a memory budget needs.
+    @property
+    def param_bytes(self) -> int:
+        return self.totals.params * self.itemsize
+
+    @property
+    def buffer_bytes(self) -> int:
+        return self.totals.buffer_elems * self.itemsize
+
+    @property
+    def out_bytes(self) -> int:
+        return self.totals.out_elems * self.itemsize * self.batch
+
+    @property
+    def saved_bytes(self) -> int:
+        return (self.totals.saved_elems * self.itemsize + self.totals.saved_fixed_bytes) * self.batch
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.totals.peak_elems * self.itemsize * self.batch
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        return [(r.path, w) for r in self.rows for w in r.warnings]
+
+    def find(self, key: str) -> Row | None:
+        """A row by full path, or by name when that name is unique."""
+        for r in self.rows:
+            if r.path == key:
+                return r
+        named = [r for r in self.rows if r.name == key]
+        return named[0] if len(named) == 1 else None
+
+
+def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) -> Totals:
+    saved_act: dict = {}
+    saved_fixed: dict = {}
+    for i, r in enumerate(rows):
+        for s in r.cost.saved:
+            if s.of == "input":
+                keys = [("t", t) for t in r.tensor_in]
+            elif s.of == "output":
+                keys = [("t", r.tensor_out)]
+            else:
+                keys = [("tmp", r.path, s.of)]
+            for key in keys[:1]:  # a saved input of a merge would be its first input; merges save none
+                (saved_act if s.itemsize == 0 else saved_fixed)[key] = s.elems * (s.itemsize or 1)
+    return Totals(
+        params=sum(r.params for r in rows),
+        weight_params=sum(r.weight_params for r in rows),
+        bias_params=sum(r.bias_params for r in rows),
+        buffer_elems=sum(r.buffer_elems for r in rows),
+        macs=sum(r.macs for r in rows),
+        other_ops=sum(r.other_ops for r in rows),
+        connections=sum(r.connections for r in rows),
+        out_elems=sum(r.out_elems + r.cost.temp_elems for r in rows if not r.cost.alias),
+        saved_elems=sum(saved_act.values()),
+        saved_fixed_bytes=sum(saved_fixed.values()),
+        peak_elems=_peak(rows, tensor_elems, final_tensor),
+    )
+
+
+def _peak(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) -> int:
+    """Run the rows in order, free each tensor after its last reader, track the largest live set."""
+    last_read: dict[int, int] = {}
+    for i, r in enumerate(rows):
+        for t in r.tensor_in:
+            last_read[t] = i
+    live: set[int] = set()
+    live_elems = 0
+    peak = 0
+    for i, r in enumerate(rows):
+        if r.tensor_out not in live:
+            live.add(r.tensor_out)
+            live_elems += tensor_elems[r.tensor_out]
+        peak = max(peak, live_elems + r.cost.temp_elems)
+        for t in set(r.tensor_in):
+            if last_read.get(t) == i and t != final_tensor and t != r.tensor_out and t in live:
+                live.discard(t)
+                live_elems -= tensor_elems[t]
+    return peak
+
+
+def build_report(spec, rows: list[Row], tensor_elems: list[int], scope_types: dict, *, input_shape: Shape,
+                 batch: int, dtype: str, itemsize: int) -> Report:
+    main = [r for r in rows if not r.aux]
+    aux = [r for r in rows if r.aux]
+    final = main[-1].tensor_out if main else None
+    return Report(
+        name=spec.name, source=spec.source, notes=spec.notes, file=spec.file, input=tuple(input_shape),
+        batch=batch, dtype=dtype, itemsize=itemsize, rows=tuple(rows),
+        totals=_sum_rows(main, tensor_elems, final),
+        aux_totals=_sum_rows(aux, tensor_elems, None) if aux else None,
+        scope_types=dict(scope_types),
+    )
+
+
+def collapse(report: Report, depth: int) -> list[Row]:
+    """Rows at most ``depth`` levels deep; deeper rows are summed into their ancestor at that depth."""
+    if depth < 1:
+        raise ValueError("depth must be at least 1")
+    out: list[Row] = []
+    groups: dict[str, list[Row]] = {}
+    order: list[str] = []
+    for r in report.rows:
+        if r.depth <= depth:
+            order.append(r.path)
+            groups[r.path] = [r]
+            continue
+        top = "/".join(r.path.split("/")[:depth])
+        if top not in groups:
+            order.append(top)
+            groups[top] = []
+        groups[top].append(r)
+    for key in order:
+        members = groups[key]
+        if len(members) == 1 and members[0].path == key:
+            out.append(members[0])
+            continue
+        out.append(_aggregate(key, members, report.scope_types.get(key, "block")))
+    return out
+
+
+def _aggregate(path: str, members: list[Row], type_name: str) -> Row:
+    last = members[-1]
+    cost = Cost(
+        out=last.out,
+        weight_params=sum(m.weight_params for m in members),
+        bias_params=sum(m.bias_params for m in members),
+        buffer_elems=sum(m.buffer_elems for m in members),
+        macs=sum(m.macs for m in members),
+        other_ops=sum(m.other_ops for m in members),
+        connections=sum(m.connections for m in members),
+        saved=tuple(s for m in members for s in m.cost.saved),
+        warnings=tuple(w for m in members for w in m.warnings),
+    )
+    return Row(
+        name=path.rsplit("/", 1)[-1], path=path, type=type_name, line=members[0].line, out=last.out, cost=cost,
+        rf=tuple(max(m.rf[i] for m in members) for i in range(2)),
+        jump=tuple(max(m.jump[i] for m in members) for i in range(2)),
+        aux=all(m.aux for m in members), ancestors=members[0].ancestors[: path.count("/")], args={},
+        tensor_in=members[0].tensor_in, tensor_out=last.tensor_out,
+    )
+
+
+# ---------------------------------------------------------------- the stable JSON model
+
+
+def _totals_dict(t: Totals, report: Report) -> dict:
+    return {
+        "params": t.params, "weight_params": t.weight_params, "bias_params": t.bias_params,
+        "buffer_elems": t.buffer_elems, "macs": t.macs, "flops": t.flops, "other_ops": t.other_ops,
+        "connections": t.connections, "out_elems": t.out_elems, "saved_elems": t.saved_elems,
+        "saved_fixed_bytes": t.saved_fixed_bytes, "peak_elems": t.peak_elems,
+        "param_bytes": t.params * report.itemsize,
+        "buffer_bytes": t.buffer_elems * report.itemsize,
+        "out_bytes": t.out_elems * report.itemsize * report.batch,
+        "saved_bytes": (t.saved_elems * report.itemsize + t.saved_fixed_bytes) * report.batch,
+        "peak_bytes": t.peak_elems * report.itemsize * report.batch,
+    }
+
+
+def row_dict(r: Row) -> dict:
+    return {
+        "name": r.name, "path": r.path, "type": r.type, "line": r.line, "out": list(r.out),
+        "params": r.params, "weight_params": r.weight_params, "bias_params": r.bias_params,
+        "buffer_elems": r.buffer_elems, "macs": r.macs, "flops": r.flops, "other_ops": r.other_ops,
+        "connections": r.connections, "out_elems": r.out_elems, "saved_elems": r.saved_elems,
+        "rf": list(r.rf), "jump": list(r.jump), "aux": r.aux, "warnings": list(r.warnings),
+    }
+
+
+def to_dict(report: Report, rows: list[Row] | None = None) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": report.name, "source": report.source, "input": list(report.input),
+        "batch": report.batch, "dtype": report.dtype, "bytes_per_elem": report.itemsize,
+        "layers": [row_dict(r) for r in (report.rows if rows is None else rows)],
+        "totals": _totals_dict(report.totals, report),
+        "aux_totals": _totals_dict(report.aux_totals, report) if report.aux_totals else None,
+        "warnings": [{"path": p, "message": w} for p, w in report.warnings],
+    }

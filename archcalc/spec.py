@@ -1,0 +1,171 @@
+"""YAML -> Spec: safe loading that remembers line numbers, top-level validation, bundled specs.
+
+The structure of ``layers:`` is interpreted by the engine as it walks it (the engine is where a
+layer's input shape is known); this module only guarantees the file is well-formed at the top
+level and gives every mapping and list its line so errors can point at ``file:line``.
+"""
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class SpecError(Exception):
+    """Bad input, reported as one line: ``file:line: layer path: what is wrong``."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, path: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.path = path
+
+    def __str__(self) -> str:
+        where = self.file or "<spec>"
+        if self.line:
+            where += f":{self.line}"
+        return f"{where}: {self.path + ': ' if self.path else ''}{self.message}"
+
+
+class Map(dict):
+    """A YAML mapping that knows its line and the line of each key."""
+
+    line: int = 0
+    key_lines: dict
+
+
+class Seq(list):
+    """A YAML sequence that knows its line and the line of each item."""
+
+    line: int = 0
+    item_lines: list
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Map:
+    loader.flatten_mapping(node)
+    m = Map()
+    m.line = node.start_mark.line + 1
+    m.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise SpecError("mapping keys must be plain words", line=key_node.start_mark.line + 1)
+        key = str(key) if not isinstance(key, str) else key
+        if key in m:
+            raise SpecError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
+        m[key] = loader.construct_object(value_node, deep=True)
+        m.key_lines[key] = key_node.start_mark.line + 1
+    return m
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Seq:
+    s = Seq(loader.construct_object(child, deep=True) for child in node.value)
+    s.line = node.start_mark.line + 1
+    s.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return s
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+def line_of(value, default: int = 0) -> int:
+    return getattr(value, "line", default) or default
+
+
+@dataclass
+class Spec:
+    name: str
+    input: tuple
+    layers: Seq
+    file: str
+    source: str = ""
+    notes: str = ""
+    defaults: dict = field(default_factory=dict)
+    blocks: dict = field(default_factory=dict)
+    expect: object = None
+    lines: dict = field(default_factory=dict)  # top-level key -> line
+
+
+TOP_KEYS = ("name", "source", "notes", "input", "defaults", "blocks", "layers", "expect")
+
+
+def parse(text: str, file: str = "<spec>") -> Spec:
+    try:
+        data = yaml.load(text, Loader=_LineLoader)
+    except SpecError as e:
+        e.file = file
+        raise
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise SpecError(f"malformed YAML: {e.problem or e.context}", file=file, line=line) from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"malformed YAML: {e}", file=file) from None
+    if not isinstance(data, Map):
+        raise SpecError("a spec is a mapping with name, input and layers", file=file, line=1)
+    unknown = [k for k in data if k not in TOP_KEYS]
+    if unknown:
+        raise SpecError(f"unknown top-level key {unknown[0]!r}; known: {', '.join(TOP_KEYS)}",
+                        file=file, line=data.key_lines[unknown[0]])
+    for key in ("name", "input", "layers"):
+        if key not in data:
+            raise SpecError(f"missing top-level key {key!r}", file=file, line=1)
+    lines = dict(data.key_lines)
+    name = data["name"]
+    if not isinstance(name, str) or not name:
+        raise SpecError("name must be a non-empty string", file=file, line=lines["name"])
+    shape = data["input"]
+    if (not isinstance(shape, list) or len(shape) not in (1, 3)
+            or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape)):
+        raise SpecError("input must be [C, H, W] (or [N]) with positive integers", file=file, line=lines["input"])
+    layers = data["layers"]
+    if not isinstance(layers, Seq) or not layers:
+        raise SpecError("layers must be a non-empty list", file=file, line=lines["layers"])
+    defaults = data.get("defaults") or Map()
+    blocks = data.get("blocks") or Map()
+    for key, value in (("defaults", defaults), ("blocks", blocks)):
+        if not isinstance(value, dict):
+            raise SpecError(f"{key} must be a mapping", file=file, line=lines[key])
+    for text_key in ("source", "notes"):
+        if text_key in data and not isinstance(data[text_key], str):
+            raise SpecError(f"{text_key} must be text", file=file, line=lines[text_key])
+    return Spec(
+        name=name, input=tuple(shape), layers=layers, file=file,
+        source=(data.get("source") or "").strip(), notes=(data.get("notes") or "").strip(),
+        defaults=defaults, blocks=blocks, expect=data.get("expect"), lines=lines,
+    )
+
+
+# ---------------------------------------------------------------- bundled specs and loading
+
+
+def _bundled_dir():
+    return importlib.resources.files("archcalc.specs")
+
+
+def bundled_names() -> list[str]:
+    return sorted(p.name[:-5] for p in _bundled_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def load(name_or_path: str) -> Spec:
+    """Load a bundled spec by name (``vgg16``) or a YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SpecError(f"cannot read spec: {e.strerror}", file=str(path)) from None
+        return parse(text, file=str(path))
+    resource = _bundled_dir() / f"{name_or_path}.yaml"
+    if not resource.is_file():
+        known = ", ".join(bundled_names())
+        raise SpecError(f"no bundled spec named {name_or_path!r} and no such file; bundled: {known}", file=name_or_path)
+    return parse(resource.read_text(encoding="utf-8"), file=f"specs/{name_or_path}.yaml")
