@@ -23,8 +23,8 @@ def render(report, rows, columns, *, width: int | None = None, color: bool | Non
         cells = []
         for c in columns:
             text = c.show(c.value(r))
-            if c.key == "name":
-                text = "  " * (r.depth - 1) + r.name + (" (aux)" if r.aux else "")
+            if c.key == "name" and r.aux:
+                text += " (aux)"
             cells.append(text)
         table.add_row(*cells, style="dim" if r.aux else None)
     buf = io.StringIO()
