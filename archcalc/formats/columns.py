@@ -94,5 +94,10 @@ def summary_lines(report) -> list[str]:
     return lines
 
 
+def note_lines(report) -> list[str]:
+    """The spec's notes: where a lecture's number differs from the honest one, and why."""
+    return [f"note: {line}" for line in report.notes.splitlines() if line.strip()]
+
+
 def warning_lines(report) -> list[str]:
     return [f"warning: {path}: {msg}" for path, msg in report.warnings]

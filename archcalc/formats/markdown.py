@@ -1,7 +1,7 @@
 """GitHub-flavoured Markdown table with the totals as a list underneath."""
 from __future__ import annotations
 
-from .columns import summary_lines, warning_lines
+from .columns import note_lines, summary_lines, warning_lines
 
 
 def render(report, rows, columns, **_) -> str:
@@ -13,5 +13,5 @@ def render(report, rows, columns, **_) -> str:
     for r in rows:
         lines.append("| " + " | ".join(c.show(c.value(r)).replace("|", "\\|") for c in columns) + " |")
     lines.append("")
-    lines += [f"- {s}" for s in summary_lines(report) + warning_lines(report)]
+    lines += [f"- {s}" for s in summary_lines(report) + note_lines(report) + warning_lines(report)]
     return "\n".join(lines) + "\n"

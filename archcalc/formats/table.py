@@ -5,7 +5,7 @@ import io
 import os
 import sys
 
-from .columns import summary_lines, warning_lines
+from .columns import note_lines, summary_lines, warning_lines
 
 
 def render(report, rows, columns, *, width: int | None = None, color: bool | None = None) -> str:
@@ -31,7 +31,7 @@ def render(report, rows, columns, *, width: int | None = None, color: bool | Non
     console = Console(file=buf, width=width or max(100, _terminal_width()), force_terminal=color,
                       no_color=not color, highlight=False)
     console.print(table)
-    for line in summary_lines(report) + warning_lines(report):
+    for line in summary_lines(report) + note_lines(report) + warning_lines(report):
         console.print(line, soft_wrap=True)
     return buf.getvalue()
 
