@@ -48,6 +48,11 @@ class _LineLoader(yaml.SafeLoader):
     pass
 
 
+# libyaml's parser (when PyYAML was built with it) reads a spec many times faster than the
+# pure-Python one and keeps the same marks, so lines are the same; the constructors are shared.
+_FastLineLoader = type("_FastLineLoader", (yaml.CSafeLoader,), {}) if getattr(yaml, "__with_libyaml__", False) else None
+
+
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Map:
     loader.flatten_mapping(node)
     m = Map()
@@ -72,8 +77,21 @@ def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Seq:
     return s
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+for _loader in (_LineLoader, _FastLineLoader):
+    if _loader is not None:
+        _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+        _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+def _load_yaml(text: str):
+    """Parse with libyaml when it is there; on any YAML error (or a character the pure-Python
+    reader rejects) parse again with the pure-Python loader, so error messages stay its own."""
+    if _FastLineLoader is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):
+        try:
+            return yaml.load(text, Loader=_FastLineLoader)
+        except yaml.YAMLError:
+            pass
+    return yaml.load(text, Loader=_LineLoader)
 
 
 def line_of(value, default: int = 0) -> int:
@@ -99,7 +117,7 @@ TOP_KEYS = ("name", "source", "notes", "input", "defaults", "blocks", "layers", 
 
 def parse(text: str, file: str = "<spec>") -> Spec:
     try:
-        data = yaml.load(text, Loader=_LineLoader)
+        data = _load_yaml(text)
     except SpecError as e:
         e.file = file
         raise
