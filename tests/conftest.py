@@ -1,17 +1,40 @@
 """Shared test setup.
 
-Markers: ``torch`` / ``torchvision`` tests skip cleanly when the extra is not installed (CI installs
-it); ``slow`` campaigns run only with ``--run-slow``.
+Markers: ``torch`` / ``torchvision`` tests skip cleanly when the extra is not installed; with
+``ARCHCALC_REQUIRE_TORCH=1`` (set by .ci/run) they fail instead, so CI cannot pass by silently
+skipping the cross-checks. ``slow`` campaigns run only with ``--run-slow``.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+OPTIONAL = ("torch", "torchvision")
+
+
+def _require_torch() -> bool:
+    return os.environ.get("ARCHCALC_REQUIRE_TORCH", "") not in ("", "0")
+
+
+def _import_error(name: str) -> str | None:
+    """Why ``name`` cannot be imported, or None if it can (a broken install counts as missing)."""
+    if importlib.util.find_spec(name) is None:
+        return f"{name} is not installed (pip install '.[torch]')"
+    if _require_torch():
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - any import failure means the cross-check cannot run
+            return f"{name} is installed but does not import: {type(e).__name__}: {e}"
+    return None
+
+
+_MISSING = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser):
@@ -19,11 +42,14 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    have = {name: importlib.util.find_spec(name) is not None for name in ("torch", "torchvision")}
+    missing = {name: _import_error(name) for name in OPTIONAL if any(name in item.keywords for item in items)}
     for item in items:
-        for name in ("torch", "torchvision"):
-            if name in item.keywords and not have[name]:
-                item.add_marker(pytest.mark.skip(reason=f"{name} is not installed (pip install '.[torch]')"))
+        for name, why in missing.items():
+            if why and name in item.keywords:
+                if _require_torch():
+                    item.stash[_MISSING] = f"ARCHCALC_REQUIRE_TORCH=1 but {why}"
+                else:
+                    item.add_marker(pytest.mark.skip(reason=why))
         if "slow" in item.keywords and not config.getoption("--run-slow"):
             item.add_marker(pytest.mark.skip(reason="slow campaign: run with --run-slow"))
 
@@ -38,3 +64,9 @@ def lecture_numbers():
         pytest.skip("../shared/lecture_numbers.yaml is not beside this checkout")
     data = yaml.safe_load(path.read_text())
     return {e["id"]: e for e in data["entries"]}
+
+
+def pytest_runtest_setup(item):
+    why = item.stash.get(_MISSING, None)
+    if why:
+        pytest.fail(why, pytrace=False)
