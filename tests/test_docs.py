@@ -1,0 +1,426 @@
+"""The documentation is tested like code.
+
+- Every ```yaml block in docs/*.md whose first line (after comments) is `name:` is a whole spec: it
+  must parse and analyze, and if it has an `expect:` block every expected number must hold.
+  Fragments use another fence (```yaml-fragment) and are not run.
+- Every ```yaml-error block must fail with exactly the message in the ```text block after it.
+- The layer-type reference in docs/spec-language.md is generated from archcalc.rules.RULES and
+  must equal what the registry gives today (regenerate: `python3 tests/test_docs.py --write`).
+- The key tables of docs/json.md equal the keys report.to_dict produces, with the documented
+  types, and the documented batch scaling holds.
+- The module map of docs/architecture.md lists every module and every import it may make.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+SPEC_LANGUAGE = DOCS / "spec-language.md"
+JSON_DOC = DOCS / "json.md"
+ARCHITECTURE = DOCS / "architecture.md"
+
+sys.path.insert(0, str(REPO))  # so `python3 tests/test_docs.py --write` finds the checkout's archcalc
+
+import archcalc  # noqa: E402
+from archcalc import rules  # noqa: E402
+from archcalc.check import check  # noqa: E402
+from archcalc.report import to_dict  # noqa: E402
+from archcalc.spec import SpecError  # noqa: E402
+
+_FENCE = re.compile(r"^```(\S*)\s*$")
+
+
+# ---------------------------------------------------------------- fenced blocks
+
+
+def fenced_blocks(path: Path) -> list[tuple[str, int, str]]:
+    """(info string, line of the opening fence, text) of every fenced block in a Markdown file."""
+    blocks = []
+    lang, start, body = None, 0, []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        m = _FENCE.match(line)
+        if lang is None and m:
+            lang, start, body = m.group(1), number, []
+        elif lang is not None and line.strip() == "```":
+            blocks.append((lang, start, "\n".join(body) + "\n"))
+            lang = None
+        elif lang is not None:
+            body.append(line)
+    assert lang is None, f"{path.name}:{start}: unclosed ``` fence"
+    return blocks
+
+
+def is_whole_spec(text: str) -> bool:
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        return line.startswith("name:")
+    return False
+
+
+def _doc_files() -> list[Path]:
+    return sorted(DOCS.glob("*.md"))
+
+
+def _spec_examples():
+    out = []
+    for path in _doc_files():
+        for lang, line, text in fenced_blocks(path):
+            if lang == "yaml" and is_whole_spec(text):
+                out.append(pytest.param(path, line, text, id=f"{path.name}:{line}"))
+    return out
+
+
+def _error_examples():
+    out = []
+    for path in _doc_files():
+        blocks = fenced_blocks(path)
+        for i, (lang, line, text) in enumerate(blocks):
+            if lang == "yaml-error":
+                shown = blocks[i + 1] if i + 1 < len(blocks) else None
+                out.append(pytest.param(path, line, text, shown, id=f"{path.name}:{line}"))
+    return out
+
+
+@pytest.mark.parametrize("path, line, text", _spec_examples())
+def test_yaml_example_runs(path, line, text):
+    spec = archcalc.parse(text, file=f"{path.name}:{line}")
+    report = archcalc.analyze(spec)
+    assert report.rows, "an example must produce rows"
+    bad = [f"{o.where}: {o.key} expected {o.expected!r}, got {o.actual!r}" for o in check(spec) if not o.ok]
+    assert not bad, f"{path.name}:{line}: the example's expect: block does not hold:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("path, line, text, shown", _error_examples())
+def test_error_example_prints_documented_message(path, line, text, shown):
+    assert shown is not None and shown[0] == "text", (
+        f"{path.name}:{line}: a ```yaml-error block must be followed by a ```text block with the message")
+    with pytest.raises(SpecError) as info:
+        spec = archcalc.parse(text, file="net.yaml")
+        archcalc.analyze(spec)
+        check(spec)
+    assert f"archcalc: {info.value}" == shown[2].strip()
+
+
+def test_docs_have_runnable_examples():
+    """Guards the runner above: the examples exist, so a broken fence cannot skip them silently."""
+    per_file = {}
+    for p in _spec_examples():
+        per_file[p.values[0].name] = per_file.get(p.values[0].name, 0) + 1
+    assert per_file.get("spec-language.md", 0) >= 10, per_file
+    assert per_file.get("conventions.md", 0) >= 3, per_file
+    examples_with_expect = [p for p in _spec_examples() if "\nexpect:" in p.values[2]]
+    assert len(examples_with_expect) >= 6
+    assert len(_error_examples()) >= 5
+
+
+def test_yaml_fences_in_spec_language_are_all_whole_specs_or_marked():
+    """In the spec-language reference every ```yaml block runs; fragments must say so in their fence."""
+    for lang, line, text in fenced_blocks(SPEC_LANGUAGE):
+        if lang == "yaml":
+            assert is_whole_spec(text), f"spec-language.md:{line}: use ```yaml-fragment for a partial spec"
+
+
+# ---------------------------------------------------------------- the layer-type reference
+
+BEGIN, END = "<!-- rules:begin (generated by tests/test_docs.py --write) -->", "<!-- rules:end -->"
+
+
+def _yaml_value(v) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "~"
+    return str(v)
+
+
+def render_rule_reference() -> str:
+    """The reference table of every layer type, straight from the registry (signature = schema)."""
+    lines = [
+        "| type | aliases | arguments (**bold** = required; `name: default`) | what it is |",
+        "|:---|:---|:---|:---|",
+    ]
+    for name, r in rules.RULES.items():
+        aliases = ", ".join(f"`{a}`" for a, target in sorted(rules.ALIASES.items()) if target == name) or ""
+        if r.merge:
+            args = "named branches: `- " + name + ": {a: [...], b: [...]}`"
+        else:
+            parts = [f"**`{a}`**" for a in r.required] + [f"`{a}: {_yaml_value(d)}`" for a, d in r.defaults.items()]
+            args = ", ".join(parts) or "none"
+        lines.append(f"| `{name}` | {aliases} | {args} | {r.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def _generated_section(text: str) -> str:
+    assert BEGIN in text and END in text, "spec-language.md lost its generated rules section markers"
+    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n") + "\n"
+
+
+def test_rule_reference_is_current():
+    text = SPEC_LANGUAGE.read_text(encoding="utf-8")
+    assert _generated_section(text) == render_rule_reference(), (
+        "the layer-type table in docs/spec-language.md differs from the registry; "
+        "run `python3 tests/test_docs.py --write`")
+
+
+def test_every_rule_type_is_documented():
+    text = SPEC_LANGUAGE.read_text(encoding="utf-8")
+    table = _generated_section(text)
+    for name, r in rules.RULES.items():
+        row = next((line for line in table.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, f"layer type {name!r} is missing from docs/spec-language.md"
+        for arg in r.known:
+            assert f"`{arg}" in row, f"{name}: argument {arg!r} is not documented"
+    for alias, target in rules.ALIASES.items():
+        assert f"`{alias}`" in table, f"alias {alias!r} of {target!r} is not documented"
+    # Beyond the table, every type is explained in prose (a heading or a sentence naming it).
+    prose = text.replace(table, "")
+    for name in rules.RULES:
+        assert f"`{name}`" in prose, f"layer type {name!r} has a table row but no explanation in the prose"
+
+
+# ---------------------------------------------------------------- the JSON interface
+
+# A spec that makes every part of the JSON non-empty: an aux branch and a warning.
+_JSON_PROBE = """
+name: probe
+source: a probe for the JSON key tables
+input: [3, 35, 35]
+layers:
+  - conv: {out: 8, k: 3, s: 2, bn: true, act: relu}
+  - aux side: [avgpool: {global: true}, fc: {out: 4}]
+  - maxpool: {k: 2}
+  - fc: {out: 10}
+"""
+
+_TYPES = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "[integer]": lambda v: isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v),
+    "[string]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "[layer]": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+    "[warning]": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+    "totals": lambda v: isinstance(v, dict),
+    "totals or null": lambda v: v is None or isinstance(v, dict),
+}
+
+
+def json_key_table(marker: str) -> dict[str, dict[str, str]]:
+    """The Markdown table after `<!-- keys: marker -->` in docs/json.md: key -> {column: cell}."""
+    lines = JSON_DOC.read_text(encoding="utf-8").splitlines()
+    tag = f"<!-- keys: {marker} -->"
+    assert tag in lines, f"docs/json.md has no {tag} table"
+    i = lines.index(tag) + 1
+    while not lines[i].startswith("|"):
+        i += 1
+    header = [c.strip() for c in lines[i].strip("|").split("|")]
+    rows = {}
+    for line in lines[i + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        key = cells[0].strip("`")
+        assert key not in rows, f"docs/json.md: key {key!r} documented twice in the {marker} table"
+        rows[key] = dict(zip(header, cells))
+    return rows
+
+
+def _probe(**options) -> dict:
+    return to_dict(archcalc.analyze(archcalc.parse(_JSON_PROBE, "probe.yaml"), **options))
+
+
+def _assert_documented(data: dict, marker: str) -> dict:
+    table = json_key_table(marker)
+    assert set(table) == set(data), (
+        f"docs/json.md {marker} table: undocumented {sorted(set(data) - set(table))}, "
+        f"documented but absent {sorted(set(table) - set(data))}")
+    for key, cells in table.items():
+        kind = cells["type"].strip("`")
+        assert kind in _TYPES, f"docs/json.md {marker}.{key}: unknown type word {kind!r}"
+        assert _TYPES[kind](data[key]), f"{marker}.{key} is documented as {kind}, got {data[key]!r}"
+    return table
+
+
+def test_json_top_level_keys_are_documented():
+    data = _probe()
+    assert data["aux_totals"] is not None and data["warnings"], "the probe must exercise aux and warnings"
+    _assert_documented(data, "top")
+
+
+def test_json_layer_keys_are_documented():
+    data = _probe()
+    for layer in data["layers"]:
+        _assert_documented(layer, "layers")
+
+
+def test_json_totals_keys_are_documented_and_aux_totals_has_the_same_keys():
+    data = _probe()
+    _assert_documented(data["totals"], "totals")
+    assert set(data["aux_totals"]) == set(data["totals"])
+
+
+def test_json_warning_keys_are_documented():
+    for w in _probe()["warnings"]:
+        _assert_documented(w, "warnings")
+
+
+def test_json_schema_version_is_the_documented_one():
+    text = JSON_DOC.read_text(encoding="utf-8")
+    m = re.search(r"current `schema_version` is (\d+)", text)
+    assert m, "docs/json.md must state the current schema_version"
+    assert int(m.group(1)) == _probe()["schema_version"]
+
+
+def test_json_batch_scaling_is_as_documented():
+    """`per` column: network and sample figures do not move with the batch; batch figures scale."""
+    one, three = _probe(batch=1), _probe(batch=3)
+    for section in ("totals", "aux_totals"):
+        for key, cells in json_key_table("totals").items():
+            per = cells["per"]
+            a, b = one[section][key], three[section][key]
+            if per == "batch":
+                assert b == 3 * a and a > 0, f"{section}.{key} is documented as batch-scaled"
+            else:
+                assert per in ("sample", "network"), f"totals.{key}: per must be network, sample or batch"
+                assert a == b, f"{section}.{key} is documented as per {per}, but changes with the batch"
+    assert one["layers"] == three["layers"], "layer figures are documented as per sample"
+
+
+def test_json_example_is_real_output():
+    """docs/json.md's example: its conv1_1 entry and top-level values are the real output of the
+    VGG-16 spec at the top of spec-language.md (whose numbers that spec's expect: block checks)."""
+    import json
+
+    example = next(text for lang, _, text in fenced_blocks(JSON_DOC) if lang == "json")
+    vgg = next(text for lang, _, text in fenced_blocks(SPEC_LANGUAGE) if lang == "yaml" and "name: vgg16_doc" in text)
+    data = to_dict(archcalc.analyze(archcalc.parse(vgg, "vgg16_doc.yaml")))
+    start = example.index('{\n      "name": "conv1_1"')
+    end = example.index("}", start) + 1
+    assert json.loads(example[start:end]) == next(r for r in data["layers"] if r["path"] == "conv1_1")
+    for key, value in re.findall(r'^  "(\w+)": (.+?),?$', example, flags=re.M):
+        if value not in ("[", "{"):
+            assert json.loads(value) == data[key], f"docs/json.md example: {key} is {data[key]!r}"
+    for key, value in re.findall(r'"(\w+)": (\d+)', example[example.index('"totals"'):]):
+        assert int(value) == data["totals"][key], f"docs/json.md example: totals.{key} is {data['totals'][key]}"
+
+
+def test_json_bytes_follow_the_dtype_as_documented():
+    """Keys whose unit is bytes change with --dtype (except the fixed-size ones); the rest do not."""
+    fp32, fp16 = _probe(dtype="fp32"), _probe(dtype="fp16")
+    for key, cells in json_key_table("totals").items():
+        a, b = fp32["totals"][key], fp16["totals"][key]
+        if cells["unit"] == "bytes" and "fixed" not in key:
+            assert b < a, f"totals.{key} is in bytes and should shrink at fp16"
+        else:
+            assert a == b, f"totals.{key} ({cells['unit']}) should not depend on the dtype"
+    assert fp16["totals"]["param_bytes"] == 2 * fp16["totals"]["params"]
+
+
+# ---------------------------------------------------------------- the module map
+
+
+def module_map() -> dict[str, set[str]]:
+    """docs/architecture.md's module table: module -> the archcalc modules it may import."""
+    lines = ARCHITECTURE.read_text(encoding="utf-8").splitlines()
+    tag = "<!-- modules -->"
+    assert tag in lines, "docs/architecture.md lost its <!-- modules --> table"
+    i = lines.index(tag) + 1
+    while not lines[i].startswith("|"):
+        i += 1
+    header = [c.strip() for c in lines[i].strip("|").split("|")]
+    out = {}
+    for line in lines[i + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = dict(zip(header, (c.strip() for c in line.strip().strip("|").split("|"))))
+        module = cells["module"].strip("`")
+        out[module] = set(re.findall(r"`([\w./]+)`", cells["may import"]))
+    return out
+
+
+def _actual_imports(path: Path) -> set[str]:
+    """archcalc modules a file imports (lazy imports inside functions included), as repo paths."""
+    root = REPO / "archcalc"
+
+    def module_file(target: Path) -> Path | None:
+        if target.with_suffix(".py").exists():
+            return target.with_suffix(".py")
+        if (target / "__init__.py").exists():
+            return target / "__init__.py"
+        return None
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            assert not any(a.name.split(".")[0] == "archcalc" for a in node.names), (
+                f"{path}: use relative imports inside the package")
+        if not (isinstance(node, ast.ImportFrom) and node.level):
+            continue
+        base = path.parent
+        for _ in range(node.level - 1):
+            base = base.parent
+        if node.module:  # from .a.b import x: the module a/b.py (or the package a/b/)
+            targets = [module_file(base / node.module.replace(".", "/"))]
+        else:  # from . import x: the submodule x.py, or a name from the package's __init__.py
+            targets = [module_file(base / a.name) or base / "__init__.py" for a in node.names]
+        for t in targets:
+            assert t is not None, f"{path}: cannot resolve `from {'.' * node.level}{node.module or ''} import ...`"
+            found.add(str(t.relative_to(root)))
+    return found
+
+
+def test_every_module_is_in_the_module_map():
+    documented = module_map()
+    modules = sorted(str(p.relative_to(REPO / "archcalc")) for p in (REPO / "archcalc").rglob("*.py"))
+    missing = [m for m in modules if m not in documented]
+    assert not missing, f"docs/architecture.md's module map does not list {missing}"
+    gone = [m for m in documented if m not in modules]
+    assert not gone, f"docs/architecture.md lists modules that do not exist: {gone}"
+
+
+def test_imports_follow_the_documented_arrows():
+    documented = module_map()
+    for module, allowed in documented.items():
+        path = REPO / "archcalc" / module
+        if not path.exists():
+            continue
+        extra = _actual_imports(path) - allowed - {module}
+        assert not extra, f"archcalc/{module} imports {sorted(extra)}, which docs/architecture.md does not allow"
+
+
+def test_add_a_layer_type_example_works():
+    """The rule in architecture.md's how-to is real code against today's rules.py API."""
+    code = next(text for lang, _, text in fenced_blocks(ARCHITECTURE) if lang == "python" and "@rule(" in text)
+    before_rules, before_aliases = dict(rules.RULES), dict(rules.ALIASES)
+    try:
+        exec(compile(code, "architecture.md", "exec"), dict(vars(rules)))
+        (name,) = set(rules.RULES) - set(before_rules)
+        cost = rules.apply(rules.lookup(name), (8, 5, 7), {"scale": 3})
+        assert cost.out == (8, 15, 21) and cost.params == 0 and cost.other_ops == 8 * 15 * 21
+        spec = archcalc.parse(f"name: up\ninput: [8, 5, 7]\nlayers:\n  - {name}: {{scale: 2}}\n", "up.yaml")
+        assert archcalc.analyze(spec).rows[-1].out == (8, 10, 14)
+    finally:
+        rules.RULES.clear()
+        rules.RULES.update(before_rules)
+        rules.ALIASES.clear()
+        rules.ALIASES.update(before_aliases)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        text = SPEC_LANGUAGE.read_text(encoding="utf-8")
+        old = _generated_section(text)
+        SPEC_LANGUAGE.write_text(text.replace(BEGIN + "\n" + old, BEGIN + "\n" + render_rule_reference(), 1),
+                                 encoding="utf-8")
+        print("docs/spec-language.md: layer-type table regenerated")
+    else:
+        print(render_rule_reference(), end="")
