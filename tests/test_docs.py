@@ -120,6 +120,35 @@ def test_docs_have_runnable_examples():
     assert len(_error_examples()) >= 5
 
 
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _prose(path: Path) -> str:
+    """A Markdown file without its fenced blocks."""
+    out, inside = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if (not inside and _FENCE.match(line)) or (inside and line.strip() == "```"):
+            inside = not inside
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("name", ["spec-language.md", "json.md", "conventions.md", "architecture.md"])
+def test_links_resolve(name):
+    for target in re.findall(r"\]\(([^)\s]+)\)", _prose(DOCS / name)):
+        if target.startswith(("http://", "https://")):
+            continue
+        file_part, _, anchor = target.partition("#")
+        linked = (DOCS / file_part) if file_part else DOCS / name
+        assert linked.exists(), f"{name}: link to missing file {file_part}"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", _prose(linked), flags=re.M)
+            assert anchor in {_slug(h) for h in headings}, f"{name}: no heading #{anchor} in {linked.name}"
+
+
 def test_yaml_fences_in_spec_language_are_all_whole_specs_or_marked():
     """In the spec-language reference every ```yaml block runs; fragments must say so in their fence."""
     for lang, line, text in fenced_blocks(SPEC_LANGUAGE):
@@ -418,9 +447,10 @@ def test_add_a_layer_type_example_works():
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write"]:
         text = SPEC_LANGUAGE.read_text(encoding="utf-8")
-        old = _generated_section(text)
-        SPEC_LANGUAGE.write_text(text.replace(BEGIN + "\n" + old, BEGIN + "\n" + render_rule_reference(), 1),
-                                 encoding="utf-8")
+        _generated_section(text)  # the markers are there
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        SPEC_LANGUAGE.write_text(head + BEGIN + "\n" + render_rule_reference() + END + tail, encoding="utf-8")
         print("docs/spec-language.md: layer-type table regenerated")
     else:
         print(render_rule_reference(), end="")
