@@ -15,7 +15,7 @@ from . import rules
 from .report import Report, Row, build_report
 from .rules import RuleError
 from .shape import Shape, ShapeError, elems, fmt_shape
-from .spec import Map, Seq, Spec, SpecError, line_of
+from .spec import Map, Seq, Spec, SpecError, gc_paused, line_of
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 MERGES = ("concat", "add")
@@ -62,12 +62,13 @@ def analyze(spec: Spec, *, input_shape: Shape | None = None, batch: int = 1, dty
         raise SpecError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}", file=spec.file)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SpecError(f"batch must be a positive integer, got {batch!r}", file=spec.file)
-    walker = _Walker(spec, strict)
-    shape = tuple(input_shape) if input_shape is not None else spec.input
-    flow = walker.start(shape)
-    walker.walk(spec.layers, flow, walker.root)
-    return build_report(spec, walker.rows, walker.tensor_elems, walker.scope_types,
-                        input_shape=shape, batch=batch, dtype=dtype, itemsize=DTYPE_BYTES[dtype])
+    with gc_paused():
+        walker = _Walker(spec, strict)
+        shape = tuple(input_shape) if input_shape is not None else spec.input
+        flow = walker.start(shape)
+        walker.walk(spec.layers, flow, walker.root)
+        return build_report(spec, walker.rows, walker.tensor_elems, walker.scope_types,
+                            input_shape=shape, batch=batch, dtype=dtype, itemsize=DTYPE_BYTES[dtype])
 
 
 class _Walker:
@@ -104,6 +105,8 @@ class _Walker:
             self._check_defaults(block.get("defaults") or {}, line_of(block, line))
 
     def _check_defaults(self, defaults: dict, line: int) -> None:
+        if not isinstance(defaults, dict):
+            raise self.fail("defaults must be a mapping of layer type: {arguments}", line)
         for type_name, args in defaults.items():
             key_line = getattr(defaults, "key_lines", {}).get(type_name, line)
             if not isinstance(args, dict):
@@ -174,11 +177,12 @@ class _Walker:
             if isinstance(value, list):
                 args, times, first = {"__positional__": value}, 1, {}
             else:
-                args, times, first = self.repeat_args(value, type_name, line, scope)
+                args, times, first = self.repeat_args(value, type_name, line, scope, label)
         else:
             if isinstance(value, list):
-                raise self.fail(f"arguments of {type_name} must be a mapping, e.g. {type_name}: {{k: 3}}", line, scope.path or None)
-            args, times, first = self.repeat_args(value, type_name, line, scope)
+                raise self.fail(f"arguments of {type_name} must be a mapping, e.g. {type_name}: {{k: 3}}", line,
+                                self.join(scope, label or type_name))
+            args, times, first = self.repeat_args(value, type_name, line, scope, label)
         names = self.instance_names(type_name, label, times, scope)
         for i, name in enumerate(names):
             inst_args = {**args, **first} if i == 0 else dict(args)
@@ -207,18 +211,19 @@ class _Walker:
                 label = f"{type_name}_{label}"  # `inception 3a` -> inception_3a
         return type_name, label, value
 
-    def repeat_args(self, value, type_name: str, line: int, scope: Scope):
+    def repeat_args(self, value, type_name: str, line: int, scope: Scope, label: str | None = None):
+        where = self.join(scope, label or type_name)
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise self.fail(f"arguments of {type_name} must be a mapping, got {value!r}", line, scope.path or None)
+            raise self.fail(f"arguments of {type_name} must be a mapping, got {value!r}", line, where)
         args = dict(value)
         times = args.pop("times", 1)
         first = args.pop("first", {}) or {}
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-            raise self.fail(f"times must be a positive integer, got {times!r}", line, scope.path or None)
+            raise self.fail(f"times must be a positive integer, got {times!r}", line, where)
         if not isinstance(first, dict):
-            raise self.fail("first must be a mapping of arguments for the first repetition", line, scope.path or None)
+            raise self.fail("first must be a mapping of arguments for the first repetition", line, where)
         return args, times, first
 
     def instance_names(self, type_name: str, label: str | None, times: int, scope: Scope) -> list[str]:
@@ -375,6 +380,8 @@ def _evaluate(text: str, env: dict, fail):
             return -v if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
             left, right = ev(node.left), ev(node.right)
+            if isinstance(node.op, ast.Pow) and abs(right) > 64:
+                raise fail(f"exponent {right} is too large in {text!r}")
             try:
                 v = _OPS[type(node.op)](left, right)
             except ZeroDivisionError:
