@@ -70,7 +70,8 @@ def _pad_text(w: Window) -> str:
 
 
 def _kernel_text(w: Window) -> str:
-    return str(w.k) if w.d == 1 else f"{w.d}*({w.k}-1)+1"
+    # Parenthesised: it is subtracted whole, (n - (d*(k-1)+1))/s + 1.
+    return str(w.k) if w.d == 1 else f"({w.d}*({w.k}-1)+1)"
 
 
 def _num(q: Fraction) -> str:
@@ -97,15 +98,20 @@ def window_out(n: int, w: Window, *, ceil: bool = False) -> AxisResult:
             f"(the window of {w.k_eff} does not fit in {n}{_pad_text(w)})"
         )
     exact_value = Fraction(span, w.s) + 1
+    dropped = False
     if ceil:
         size = -(-span // w.s) + 1
         if (size - 1) * w.s >= n + w.pad_lo:
             size -= 1
+            dropped = True
     else:
         size = span // w.s + 1
     even = exact_value.denominator == 1
     if even:
         arithmetic = f"{text} = {size}"
+    elif dropped:
+        arithmetic = (f"{text} = {_num(exact_value)}, rounded up (ceil mode) to {size + 1}, less the last window, "
+                      f"which would start in the right padding: {size}")
     else:
         how = "rounded up (ceil mode)" if ceil else "floored"
         arithmetic = f"{text} = {_num(exact_value)}, {how} to {size}"
