@@ -79,6 +79,9 @@ class _Walker:
         self.tensor_elems: list[int] = []
         self.paths: set[str] = set()
         self.scope_types: dict[str, str] = {}
+        # Rules are pure functions of (input shape, arguments) returning immutable Costs, so a layer
+        # repeated with the same input and arguments (a block called `times: 23`) is costed once.
+        self.costs: dict = {}
         self._check_blocks()
         self._check_defaults(spec.defaults, line_of(spec.defaults, spec.lines.get("defaults", 0)))
         self.root = Scope(path="", defaults=_canonical(spec.defaults), env={})
@@ -240,9 +243,17 @@ class _Walker:
         path = self.join(scope, name)
         merged = {**scope.defaults.get(r.name, {}), **args}
         try:
-            cost = rules.apply(r, flow.shape, merged)
-        except RuleError as e:
-            raise self.fail(f"{e} (input {fmt_shape(flow.shape)})" if "input" not in str(e) else str(e), line, path) from None
+            key = (r.name, _frozen(flow.shape), _frozen(merged))
+        except _Unfreezable:
+            key = None
+        cost = self.costs.get(key) if key is not None else None
+        if cost is None:
+            try:
+                cost = rules.apply(r, flow.shape, merged)
+            except RuleError as e:
+                raise self.fail(f"{e} (input {fmt_shape(flow.shape)})" if "input" not in str(e) else str(e), line, path) from None
+            if key is not None:
+                self.costs[key] = cost
         rf, jump = flow.rf, flow.jump
         if cost.window is not None:
             rf = tuple(f + (w.k_eff - 1) * j for f, w, j in zip(rf, cost.window, jump))
@@ -319,6 +330,8 @@ class _Walker:
     # ------------------------------------------------------------ $argument substitution
 
     def subst(self, value, scope: Scope, line: int):
+        if not _has_dollar(value):
+            return value  # nothing to substitute: the value itself (no copy) is what the copy would equal
         if isinstance(value, str) and "$" in value:
             return _evaluate(value, scope.env, lambda msg: self.fail(msg, line, scope.path or None))
         if isinstance(value, dict):
@@ -332,6 +345,36 @@ class _Walker:
             out.item_lines = getattr(value, "item_lines", [line] * len(value))
             return out
         return value
+
+
+_ATOMS = frozenset((str, int, float, bool, type(None)))
+
+
+class _Unfreezable(Exception):
+    pass
+
+
+def _frozen(value):
+    """A hashable image of an argument value that keeps exact types (1, 1.0 and True are equal
+    as dict keys but not as arguments, so they must not share a cached cost)."""
+    t = type(value)
+    if t in _ATOMS:
+        return t, value
+    if isinstance(value, (list, tuple)):
+        return t, tuple([_frozen(v) for v in value])
+    if isinstance(value, dict):
+        return t, tuple([(_frozen(k), _frozen(v)) for k, v in value.items()])
+    raise _Unfreezable
+
+
+def _has_dollar(value) -> bool:
+    if isinstance(value, str):
+        return "$" in value
+    if isinstance(value, dict):
+        return any(_has_dollar(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_dollar(v) for v in value)
+    return False
 
 
 def _canonical(defaults: dict) -> dict:
