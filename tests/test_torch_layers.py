@@ -11,6 +11,8 @@ the same layer as a ``torch.nn`` module and runs it, then compares
 - and validity: archcalc rejects a configuration exactly when torch raises for it (an output
   below 1, pooling padding above half the kernel). Rejected draws are then discarded (``assume``).
 
+Stacks of convs and pools check the receptive field against autograd (test_receptive_field).
+
 The second half checks the backward-memory model: what archcalc says autograd keeps for backward
 (``totals.saved_elems`` and ``saved_fixed_bytes``) against the tensors autograd really packs, seen
 through ``torch.autograd.graph.saved_tensors_hooks`` in a training-mode forward pass, one storage
@@ -49,7 +51,7 @@ except ImportError:  # pragma: no cover - conftest skips (or, in CI, fails) the 
 pytestmark = [pytest.mark.torch, pytest.mark.filterwarnings("ignore:Using padding=.same.:UserWarning")]
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
-SLOW = settings(max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+SLOW = settings(max_examples=10000, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 
 
 # ---------------------------------------------------------------- helpers
@@ -361,6 +363,57 @@ def test_batchnorm(case):
     check_bn(case)
 
 
+# ---------------------------------------------------------------- receptive field
+
+
+@st.composite
+def stacks(draw):
+    """1-4 conv / avg-pool layers without padding (padding moves a field, it does not resize it), so
+    every output unit's field lies inside the input and none is cut off at a border."""
+    layers = []
+    for _ in range(draw(st.integers(1, 4))):
+        if draw(st.booleans()):
+            layers.append(("conv", {"out": 1, "k": pair_or_int(draw, 1, 5), "s": pair_or_int(draw, 1, 2),
+                                    "d": pair_or_int(draw, 1, 2), "bias": False}))
+        else:
+            layers.append(("avgpool", {"k": draw(st.integers(2, 3)), "s": draw(st.integers(1, 3))}))
+    return (1, draw(st.integers(20, 90)), draw(st.integers(20, 90))), layers
+
+
+def check_receptive_field(case):
+    """The receptive field of the last layer's central unit, measured by autograd: with every
+    weight 1 and no bias, the input gradient of one output unit is nonzero exactly on the input
+    pixels that unit sees, so its extent (last - first + 1, along H and along W) is the field."""
+    input_shape, layers = case
+    try:
+        report = archcalc.analyze(archcalc.parse(spec_text(input_shape, layers)))
+    except SpecError:
+        assume(False)
+    modules = []
+    for type_name, args in layers:
+        if type_name == "conv":
+            modules.append(nn.Conv2d(1, 1, as_pair(args["k"]), as_pair(args["s"]), 0, as_pair(args["d"]), bias=False))
+        else:
+            modules.append(nn.AvgPool2d(args["k"], args["s"]))
+    net = nn.Sequential(*modules).double()
+    for p in net.parameters():
+        nn.init.ones_(p)
+    x = torch.ones((1, *input_shape), dtype=torch.float64, requires_grad=True)
+    y = net(x)
+    y[0, 0, y.shape[2] // 2, y.shape[3] // 2].backward()
+    extent = []
+    for axis in (1, 0):  # rows touched (H), then columns touched (W)
+        seen = x.grad[0, 0].sum(dim=axis).nonzero().flatten()
+        extent.append(int(seen.max()) - int(seen.min()) + 1)
+    assert tuple(report.rows[-1].rf) == tuple(extent), f"{layers} on {list(input_shape)}"
+
+
+@given(stacks())
+@FAST
+def test_receptive_field(case):
+    check_receptive_field(case)
+
+
 # ---------------------------------------------------------------- the long campaign
 
 
@@ -404,6 +457,13 @@ def test_fc_campaign(case):
 @SLOW
 def test_batchnorm_campaign(case):
     check_bn(case)
+
+
+@pytest.mark.slow
+@given(stacks())
+@SLOW
+def test_receptive_field_campaign(case):
+    check_receptive_field(case)
 
 
 # ---------------------------------------------------------------- saved for backward
