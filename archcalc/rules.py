@@ -112,7 +112,7 @@ def check_args(r: Rule, args: dict) -> None:
         )
     missing = [a for a in r.required if a not in args]
     if missing:
-        raise RuleError(f"{r.name} needs {', '.join(missing)}")
+        raise RuleError(f"{r.name} needs {', '.join(missing)}; known: {', '.join(r.known)}")
 
 
 def apply(r: Rule, x, args: dict) -> Cost:
@@ -210,7 +210,8 @@ def _kernel_words(wins: tuple[Window, Window]) -> str:
 
 def _then(a: Cost, b: Cost) -> Cost:
     """Layer a followed by pointwise layer b, reported as one row (conv + BN + ReLU)."""
-    n_tmp = sum(1 for s in a.saved if s.of.startswith("tmp")) + sum(1 for s in b.saved if s.of.startswith("tmp"))
+    # a's tmps keep their numbers; a's output (when b does not overwrite it) and b's tmps go after them.
+    n_tmp = max((int(s.of[3:]) + 1 for s in a.saved if s.of.startswith("tmp")), default=0)
     mid = "output" if b.alias else f"tmp{n_tmp}"  # storage of a's output inside the row
 
     def remap_a(s: Saved) -> Saved:
@@ -394,13 +395,16 @@ def adaptive_avgpool(x: Shape, *, out) -> Cost:
 @rule("lrn")
 def lrn(x: Shape, *, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Cost:
     """Local response normalisation across channels (AlexNet, GoogLeNet): no parameters."""
-    _spatial(x, "lrn")
+    c, h, w = _spatial(x, "lrn")
     size = _int("size", size)
     n = elems(x)
+    # PyTorch's LocalResponseNorm is composed of ops; autograd keeps the input (for x*x and x/div), the
+    # squares zero-padded by size-1 channels (avg_pool3d's input), the pow base k + alpha*avg, and div.
+    padded = (c + size - 1) * h * w
     return Cost(
         out=x, other_ops=n * size,
-        # PyTorch's LocalResponseNorm is composed of ops that keep the input, its square-sum and the divisor.
-        saved=(Saved("input", n, "input"), Saved("divisor", n, "tmp0"), Saved("output", n, "output")),
+        saved=(Saved("input", n, "input"), Saved("padded squares", padded, "tmp0"),
+               Saved("pow base", n, "tmp1"), Saved("divisor", n, "tmp2")),
         steps=(f"no parameters; each output sums {size} squared neighbours: {n:,} x {size} = {n * size:,} ops (not MACs)",),
     )
 
@@ -421,18 +425,26 @@ def batchnorm(x: Shape, *, affine: bool = True) -> Cost:
     )
 
 
-# Activations whose backward needs only their output (so an in-place version is possible).
+# What autograd keeps for an activation (PyTorch 2.x, read with torch.autograd.graph.saved_tensors_hooks):
+# relu, sigmoid and tanh keep their output either way; elu and leaky_relu keep their input, or in place
+# their output; relu6, gelu, silu and hardswish keep their input, and in place a copy of the input made
+# before it is overwritten, so in place saves no backward memory for them.
 _SAVES_OUTPUT = {"relu", "sigmoid", "tanh"}
+_INPLACE_SAVES_OUTPUT = _SAVES_OUTPUT | {"elu", "leaky_relu"}
 ACTIVATIONS = {"relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "elu"}
 
 
 def _activation(kind: str, x: Shape, *, inplace: bool) -> Cost:
     inplace = _bool("inplace", inplace)
     n = elems(x)
-    keeps_output = kind in _SAVES_OUTPUT or inplace
+    if kind in (_INPLACE_SAVES_OUTPUT if inplace else _SAVES_OUTPUT):
+        saved = Saved("output", n, "output")
+    elif inplace:
+        saved = Saved("copy of the input (in-place op)", n, "tmp0")
+    else:
+        saved = Saved("input", n, "input")
     return Cost(
-        out=x, other_ops=n, alias=inplace,
-        saved=(Saved("output" if keeps_output else "input", n, "output" if keeps_output else "input"),),
+        out=x, other_ops=n, alias=inplace, saved=(saved,),
         steps=(f"{kind}{' (in place)' if inplace else ''}: {n:,} elementwise ops",),
     )
 

@@ -92,7 +92,9 @@ def window_out(n: int, w: Window, *, ceil: bool = False) -> AxisResult:
         raise ShapeError("padding cannot be negative")
     span = n + w.pad_lo + w.pad_hi - w.k_eff
     text = f"({n}{_pad_text(w)} - {_kernel_text(w)})/{w.s} + 1"
-    if span < 0:
+    # Ceil mode rounds (span/s) up, so a window a little longer than the padded input still gives
+    # one output (PyTorch and Caffe): only span <= -s leaves none.
+    if span < 0 and not (ceil and span > -w.s):
         raise ShapeError(
             f"output size below 1: {text} = {_num(Fraction(span, w.s) + 1)} "
             f"(the window of {w.k_eff} does not fit in {n}{_pad_text(w)})"

@@ -137,6 +137,19 @@ def test_ceil_drops_a_last_window_that_starts_in_the_right_padding():
     assert size(5, 2, 2, ceil=True) == 3
 
 
+def test_ceil_gives_one_output_for_a_window_a_little_longer_than_the_input():
+    # PyTorch and Caffe: ceil((n + 2p - k)/s) + 1; n=5, k=6, s=2: ceil(-1/2) + 1 = 0 + 1 = 1
+    r = window_out(5, Window(6, 2), ceil=True)
+    assert r.size == 1
+    assert r.arithmetic == "(5 - 6)/2 + 1 = 0.5, rounded up (ceil mode) to 1"
+    # but ceil(-3/2) + 1 = -1 + 1 = 0: none (n=5, k=8, s=2)
+    with pytest.raises(ShapeError, match="output size below 1"):
+        window_out(5, Window(8, 2), ceil=True)
+    # and floor mode never allows it: floor(-1/2) + 1 = 0
+    with pytest.raises(ShapeError, match="output size below 1"):
+        window_out(5, Window(6, 2))
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -180,12 +193,16 @@ def test_floor_size_counts_the_windows_that_fit(n, k, s, d, lo, hi):
 @given(n=st.integers(1, 60), k=st.integers(1, 7), s=st.integers(1, 5), lo=st.integers(0, 3))
 def test_ceil_size_counts_windows_starting_inside(n, k, s, lo):
     """Ceil mode = the window starts that begin inside the input or its left padding, where the
-    window may overhang the right end (as long as at least one full window fits at all). Padding is
+    window may overhang the right end by less than a stride. Padding is
     at most half the kernel, as PyTorch and the pool rules require; then at most one window drops."""
-    if n + 2 * lo < k or 2 * lo > k:
+    if 2 * lo > k:
         return
     starts = [st_ for st_ in range(0, n + 2 * lo, s) if st_ < n + lo and st_ <= n + 2 * lo - k + (s - 1)]
-    assert size(n, k, s, 1, lo, lo, ceil=True) == len(starts)
+    if not starts:
+        with pytest.raises(ShapeError):
+            window_out(n, Window(k, s, 1, lo, lo), ceil=True)
+    else:
+        assert size(n, k, s, 1, lo, lo, ceil=True) == len(starts)
 
 
 @pytest.mark.torch
@@ -195,9 +212,14 @@ def test_ceil_size_counts_windows_starting_inside(n, k, s, lo):
 def test_pool_sizes_match_pytorch(n, k, s, p, ceil):
     import torch
 
-    if 2 * p > k or n + 2 * p < k:
-        return  # PyTorch rejects pad > k/2; below 1 is tested above
-    expected = torch.nn.functional.max_pool2d(torch.zeros(1, 1, n, n), k, s, p, ceil_mode=ceil).shape[-1]
+    if 2 * p > k:
+        return  # PyTorch rejects pad > k/2, and so does the pool rule
+    try:
+        expected = torch.nn.functional.max_pool2d(torch.zeros(1, 1, n, n), k, s, p, ceil_mode=ceil).shape[-1]
+    except RuntimeError:  # "Output size is too small"
+        with pytest.raises(ShapeError, match="output size below 1"):
+            window_out(n, Window(k, s, 1, p, p), ceil=ceil)
+        return
     assert size(n, k, s, 1, p, p, ceil=ceil) == expected
 
 
