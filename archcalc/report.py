@@ -5,7 +5,7 @@ batch (and parameter bytes are not, since a batch shares its weights).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .rules import Cost
 from .shape import Shape, elems
@@ -211,6 +211,22 @@ def collapse(report: Report, depth: int) -> list[Row]:
     return out
 
 
+def _unique_saved(members: list[Row]) -> tuple:
+    """What a collapsed block keeps: each tensor once, as in the totals (a ReLU's output is also
+    the next conv's saved input; summing the rows would count it twice)."""
+    unique: dict = {}
+    for m in members:
+        for s in m.cost.saved:
+            if s.of == "input" and m.tensor_in:
+                key = ("t", m.tensor_in[0])
+            elif s.of == "output":
+                key = ("t", m.tensor_out)
+            else:
+                key = ("tmp", m.path, s.of)
+            unique[key] = s
+    return tuple(replace(s, of=f"tmp{i}") for i, s in enumerate(unique.values()))
+
+
 def _aggregate(path: str, members: list[Row], type_name: str) -> Row:
     last = members[-1]
     cost = Cost(
@@ -221,7 +237,7 @@ def _aggregate(path: str, members: list[Row], type_name: str) -> Row:
         macs=sum(m.macs for m in members),
         other_ops=sum(m.other_ops for m in members),
         connections=sum(m.connections for m in members),
-        saved=tuple(s for m in members for s in m.cost.saved),
+        saved=_unique_saved(members),
         warnings=tuple(w for m in members for w in m.warnings),
     )
     return Row(

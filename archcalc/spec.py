@@ -139,8 +139,13 @@ def parse(text: str, file: str = "<spec>") -> Spec:
         raise
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
+        message = e.problem or e.context
+        at_end = e.problem_mark is not None and e.problem_mark.index >= len(text.rstrip())
+        if at_end and e.context_mark is not None:
+            mark = e.context_mark
+            message = f"{e.problem} ({e.context} that starts on this line)"
         line = mark.line + 1 if mark else None
-        raise SpecError(f"malformed YAML: {e.problem or e.context}", file=file, line=line) from None
+        raise SpecError(f"malformed YAML: {message}", file=file, line=line) from None
     except yaml.YAMLError as e:
         raise SpecError(f"malformed YAML: {e}", file=file) from None
     if not isinstance(data, Map):
