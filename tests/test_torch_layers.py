@@ -640,6 +640,14 @@ SAVED_GAPS = {
       - conv: {out: 4, k: 1, act: gelu}
       - conv: {out: 2, k: 1}
     """, lambda: nn.Sequential(nn.Conv2d(3, 4, 1), nn.GELU(), nn.Conv2d(4, 2, 1)), (144, 0)),
+    # AdaptiveAvgPool2d to 1x1 (torchvision's global pool) runs as x.mean((-2, -1)), whose backward
+    # needs only the input's shape: nothing is kept. archcalc counts the input, 4 x 6 x 6 = 144,
+    # which here no other layer keeps: over by 144. (Other output sizes keep the input, as counted.)
+    "global-adaptive-avgpool": ((3, 6, 6), """
+      - conv: {out: 4, k: 1}
+      - adaptive_avgpool: {out: 1}
+      - fc: {out: 2}
+    """, lambda: nn.Sequential(nn.Conv2d(3, 4, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)), (-144, 0)),
     # torch's in-place relu6_ (hardtanh_), silu_ and hardswish_ cannot get their gradient from their
     # output, so autograd keeps a copy of the input taken before the in-place write. archcalc counts
     # an in-place activation as keeping its output, which the next conv keeps anyway: short by one

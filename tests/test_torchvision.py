@@ -12,6 +12,10 @@ input and runs one forward pass at batch 1, then compares with archcalc:
   spec order; so a spec whose branches are listed in another order than torchvision runs them
   fails here too.
 
+Backward memory: the elements and bytes autograd keeps in a training-mode pass (seen through
+``saved_tensors_hooks``) against archcalc's ``saved_elems`` and ``saved_fixed_bytes``; the known,
+hand-derived differences are listed in KNOWN_SAVED_GAPS and xfail while they hold exactly.
+
 GoogLeNet and Inception-v3 are also built with ``aux_logits=True`` and their auxiliary classifiers
 compared with the spec's ``aux_totals`` (params, MACs counted in a training-mode pass minus the
 eval-mode pass, and the aux convs' and linears' output shapes).
@@ -137,3 +141,84 @@ def test_aux_classifiers_match_torchvision(name):
     assert report.aux_totals.macs == aux_macs, f"aux MACs: archcalc {report.aux_totals.macs:,}, torchvision {aux_macs:,}"
     ours = weighted_shapes(report, aux=True)
     assert ours == aux_shapes, first_difference(ours, aux_shapes)
+
+
+# ---------------------------------------------------------------- saved for backward, whole networks
+
+# Where archcalc's count of what backward keeps differs from autograd's, worked out by hand:
+# name -> [(activation elements, fixed bytes) autograd keeps minus archcalc's, why]. The layer-level
+# mechanisms are pinned one by one in test_torch_layers.py (SAVED_GAPS).
+DROPOUT = "dropout's training-mode output is a new tensor the next Linear keeps; archcalc aliases it"
+GLOBAL_POOL = ("AdaptiveAvgPool2d((1, 1)) runs as a mean, which keeps nothing for backward; archcalc "
+               "counts its input")
+VGG_POOL = ("torchvision's AdaptiveAvgPool2d((7, 7)) after pool5, an identity at 224 that the spec "
+            "(the paper's Table 1) leaves out, writes a new 512x7x7 tensor that fc6 keeps")
+KNOWN_SAVED_GAPS = {
+    # classifier: Linear, ReLU(inplace), Dropout, Linear, ReLU(inplace), Dropout, Linear. Each
+    # dropout follows an in-place ReLU whose output is kept already: 2 x 4096.
+    **{name: [(2 * 4096, 0, DROPOUT), (512 * 7 * 7, 0, VGG_POOL)] for name in COUNTERPARTS if name.startswith("vgg")},
+    # classifier: Dropout, Linear, ReLU(inplace), Dropout, Linear, ReLU(inplace), Linear. The first
+    # dropout's input (the pooled map) is kept by no one else, so only the second counts: 4096.
+    "alexnet_tv": [(4096, 0, DROPOUT)],
+    # The global pool's input is the last inception module's concat, kept by nothing else:
+    # 1024 x 7 x 7 and 2048 x 8 x 8. (ResNets agree: their pool input is an in-place ReLU's
+    # output, which is kept anyway.)
+    "googlenet_tv": [(-1024 * 7 * 7, 0, GLOBAL_POOL)],
+    "inception_v3": [(-2048 * 8 * 8, 0, GLOBAL_POOL)],
+}
+
+
+def saved_by_autograd(model, input_shape):
+    """(activation elements, fixed bytes) kept for backward in one training-mode pass at batch 1,
+    each storage once, parameters and buffers left out; as in test_torch_layers.torch_saved."""
+    model_storages = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    kept = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in model_storages:
+            kept[storage.data_ptr()] = (storage.nbytes(), t.dtype, t.dim())
+        return t
+
+    x = torch.randn((1, *input_shape), requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.train()(x)
+    act_elems = sum(n // 4 for n, dtype, dim in kept.values() if dtype == torch.float32 and dim >= 2)
+    fixed_bytes = sum(n for n, dtype, dim in kept.values() if not (dtype == torch.float32 and dim >= 2))
+    return act_elems, fixed_bytes
+
+
+class FusedDropout(torch.nn.Module if torch else object):
+    """nn.Dropout as CUDA runs it (native_dropout, a bool mask kept), which archcalc models. On CPU
+    nn.Dropout keeps a float noise tensor instead, 4 bytes per element."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return torch.native_dropout(x, self.p, True)[0]
+
+
+def with_fused_dropout(module):
+    for name, child in module.named_children():
+        if isinstance(child, torch.nn.Dropout):
+            setattr(module, name, FusedDropout(child.p))
+        else:
+            with_fused_dropout(child)
+    return module
+
+
+@pytest.mark.parametrize("name", list(COUNTERPARTS))
+def test_saved_for_backward_matches_autograd(name):
+    report = archcalc.analyze(archcalc.load(name))
+    torch.manual_seed(0)
+    theirs = saved_by_autograd(with_fused_dropout(build(name)), report.input)
+    ours = (report.totals.saved_elems, report.totals.saved_fixed_bytes)
+    if ours == theirs:
+        return
+    gap = tuple(t - o for t, o in zip(theirs, ours))
+    known = KNOWN_SAVED_GAPS.get(name, [])
+    assert gap == (sum(k[0] for k in known), sum(k[1] for k in known)), (
+        f"saved for backward (activation elements, fixed bytes): archcalc {ours}, autograd {theirs}, off by {gap}")
+    pytest.xfail(f"known gap {gap}: " + "; ".join(k[2] for k in known))
