@@ -56,12 +56,35 @@ def cases(spec: Spec) -> list[dict]:
         if unknown:
             raise SpecError(f"expect: unknown key {unknown[0]!r}; known: {', '.join(CASE_KEYS)}", file=spec.file,
                             line=line_of(case))
+        _check_case_shape(spec, case)
         out.append(case)
     return out
 
 
+def _check_case_shape(spec: Spec, case: dict) -> None:
+    """A malformed case is bad input (exit 2), not a traceback or a silently odd analysis."""
+    lines = getattr(case, "key_lines", {})
+
+    def fail(message: str, key: str):
+        return SpecError(f"expect: {message}", file=spec.file, line=lines.get(key, line_of(case)))
+
+    if "input" in case:
+        shape = case["input"]
+        if (not isinstance(shape, list) or len(shape) not in (1, 3)
+                or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape)):
+            raise fail("input must be [C, H, W] (or [N]) with positive integers", "input")
+    for key in ("total", "aux", "layers"):
+        if case.get(key) is not None and not isinstance(case[key], dict):
+            raise fail(f"{key} must be a mapping of {'layer: {quantity: value}' if key == 'layers' else 'quantity: value'}", key)
+    for name, expected in (case.get("layers") or {}).items():
+        if expected is not None and not isinstance(expected, dict):
+            raise fail(f"layers: {name} must be a mapping of quantity: value", "layers")
+
+
 def check(spec: Spec) -> list[Outcome]:
     outcomes: list[Outcome] = []
+    if not cases(spec):
+        analyze(spec)  # nothing to compare, but a spec that does not analyze is still bad input
     for i, case in enumerate(cases(spec)):
         report = analyze(spec, input_shape=tuple(case["input"]) if "input" in case else None)
         outcomes += _check_case(spec, i, case, report)

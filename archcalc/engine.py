@@ -101,11 +101,13 @@ class _Walker:
             unknown = [k for k in block if k not in BLOCK_KEYS]
             if unknown:
                 raise self.fail(f"block {name!r}: unknown key {unknown[0]!r}; known: {', '.join(BLOCK_KEYS)}", line)
+            key_lines = getattr(block, "key_lines", {})  # point at the offending key of the block
             if not isinstance(block["body"], list) or not block["body"]:
-                raise self.fail(f"block {name!r}: body must be a non-empty list of layers", line_of(block, line))
+                raise self.fail(f"block {name!r}: body must be a non-empty list of layers", key_lines.get("body", line))
             if not isinstance(block.get("args") or {}, dict):
-                raise self.fail(f"block {name!r}: args must be a mapping of name: default (~ = required)", line_of(block, line))
-            self._check_defaults(block.get("defaults") or {}, line_of(block, line))
+                raise self.fail(f"block {name!r}: args must be a mapping of name: default (~ = required)",
+                                key_lines.get("args", line))
+            self._check_defaults(block.get("defaults") or {}, key_lines.get("defaults", line))
 
     def _check_defaults(self, defaults: dict, line: int) -> None:
         if not isinstance(defaults, dict):

@@ -238,6 +238,9 @@ def load(name_or_path: str) -> Spec:
                 text = path.read_text(encoding="utf-8")
             except OSError as e:
                 raise SpecError(f"cannot read spec: {e.strerror}", file=str(path)) from None
+            except UnicodeDecodeError as e:
+                line = path.read_bytes()[: e.start].count(b"\n") + 1
+                raise SpecError(f"not UTF-8 text: byte 0x{e.object[e.start]:02x}", file=str(path), line=line) from None
             return parse(text, file=str(path))
     text = _bundled_text(name_or_path)
     if text is None:
