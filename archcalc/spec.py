@@ -49,9 +49,36 @@ class _LineLoader(yaml.SafeLoader):
     pass
 
 
-# libyaml's parser (when PyYAML was built with it) reads a spec many times faster than the
-# pure-Python one and keeps the same marks, so lines are the same; the constructors are shared.
-_FastLineLoader = type("_FastLineLoader", (yaml.CSafeLoader,), {}) if getattr(yaml, "__with_libyaml__", False) else None
+_SCALAR_TAGS: dict = {}  # (value, implicit) -> resolved tag; a pure function without path resolvers
+
+if getattr(yaml, "__with_libyaml__", False):
+    class _FastLineLoader(yaml.CSafeLoader):
+        """libyaml's parser reads a spec many times faster than the pure-Python one and keeps the
+        same marks, so lines are the same; the constructors are shared."""
+
+        def resolve(self, kind, value, implicit):
+            # The parser asks for every scalar's tag; specs repeat a few hundred words and numbers.
+            if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
+                return super().resolve(kind, value, implicit)
+            tag = _SCALAR_TAGS.get((value, implicit))
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_SCALAR_TAGS) < 4096:
+                    _SCALAR_TAGS[(value, implicit)] = tag
+            return tag
+else:
+    _FastLineLoader = None
+
+
+def _construct(loader: _LineLoader, node: yaml.Node):
+    """loader.construct_object(node, deep=True), with a scalar sent straight to its constructor:
+    scalars are immutable and cannot recurse, so the alias and recursion bookkeeping it skips
+    would not change the value (it was a fifth of the loading time)."""
+    if node.__class__ is yaml.ScalarNode:
+        constructor = loader.yaml_constructors.get(node.tag)
+        if constructor is not None:
+            return constructor(loader, node)
+    return loader.construct_object(node, deep=True)
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Map:
@@ -60,19 +87,19 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Map:
     m.line = node.start_mark.line + 1
     m.key_lines = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        key = _construct(loader, key_node)
         if not isinstance(key, (str, int, float, bool)) and key is not None:
             raise SpecError("mapping keys must be plain words", line=key_node.start_mark.line + 1)
         key = str(key) if not isinstance(key, str) else key
         if key in m:
             raise SpecError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
-        m[key] = loader.construct_object(value_node, deep=True)
+        m[key] = _construct(loader, value_node)
         m.key_lines[key] = key_node.start_mark.line + 1
     return m
 
 
 def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Seq:
-    s = Seq(loader.construct_object(child, deep=True) for child in node.value)
+    s = Seq([_construct(loader, child) for child in node.value])
     s.line = node.start_mark.line + 1
     s.item_lines = [child.start_mark.line + 1 for child in node.value]
     return s
