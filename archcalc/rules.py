@@ -389,7 +389,9 @@ def adaptive_avgpool(x: Shape, *, out) -> Cost:
     ) * c
     steps = (f"{h_in}x{w_in} -> {h}x{w} in adaptive bins (up to {wins[0].k}x{wins[1].k} inputs each)",
              f"no parameters; adds: {ops:,} (not MACs)")
-    return Cost(out=(c, h, w), other_ops=ops, saved=(Saved("input", elems(x), "input"),), window=wins, steps=steps)
+    # PyTorch runs a 1x1 output as a mean over H and W, whose backward needs only the input's size.
+    saved = () if (h, w) == (1, 1) else (Saved("input", elems(x), "input"),)
+    return Cost(out=(c, h, w), other_ops=ops, saved=saved, window=wins, steps=steps)
 
 
 @rule("lrn")
