@@ -245,7 +245,7 @@ class _Walker:
         path = self.join(scope, name)
         merged = {**scope.defaults.get(r.name, {}), **args}
         try:
-            key = (r.name, _frozen(flow.shape), _frozen(merged))
+            key = _cost_key(r.name, flow.shape, merged)
         except _Unfreezable:
             key = None
         cost = self.costs.get(key) if key is not None else None
@@ -332,10 +332,13 @@ class _Walker:
     # ------------------------------------------------------------ $argument substitution
 
     def subst(self, value, scope: Scope, line: int):
+        # A value without any $ is returned itself: no copy, which would only equal it.
+        if isinstance(value, str):
+            if "$" in value:
+                return _evaluate(value, scope.env, lambda msg: self.fail(msg, line, scope.path or None))
+            return value
         if not _has_dollar(value):
-            return value  # nothing to substitute: the value itself (no copy) is what the copy would equal
-        if isinstance(value, str) and "$" in value:
-            return _evaluate(value, scope.env, lambda msg: self.fail(msg, line, scope.path or None))
+            return value
         if isinstance(value, dict):
             out = Map((k, self.subst(v, scope, line)) for k, v in value.items())
             out.line = line_of(value, line)
@@ -360,6 +363,8 @@ def _frozen(value):
     """A hashable image of an argument value that keeps exact types (1, 1.0 and True are equal
     as dict keys but not as arguments, so they must not share a cached cost)."""
     t = type(value)
+    if t is float:
+        return t, repr(value)  # 0.0 == -0.0, but they print differently in a rule's arithmetic
     if t in _ATOMS:
         return t, value
     if isinstance(value, (list, tuple)):
@@ -367,6 +372,16 @@ def _frozen(value):
     if isinstance(value, dict):
         return t, tuple([(_frozen(k), _frozen(v)) for k, v in value.items()])
     raise _Unfreezable
+
+
+def _cost_key(rule_name: str, shape, args: dict) -> tuple:
+    """(rule, shape, then key, class, value for each argument): _frozen's image, flattened for
+    the common case of a shape of ints and arguments that are words and numbers."""
+    key = [rule_name, shape if all(d.__class__ is int for d in shape) else _frozen(shape)]
+    for k, v in args.items():
+        t = v.__class__
+        key += (k, t, v if t in _ATOMS and t is not float else _frozen(v))
+    return tuple(key)
 
 
 def _has_dollar(value) -> bool:
@@ -394,8 +409,19 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
         ast.Div: operator.truediv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 
 
+_WHOLE: dict = {}  # text -> the argument name when the text is just `$name`, else ""
+
+
 def _evaluate(text: str, env: dict, fail):
     """'$c' -> the argument's value (any type); '$mid * 4' -> integer arithmetic on arguments."""
+    whole = _WHOLE.get(text)
+    if whole is None:
+        match = _VAR.fullmatch(text.strip())
+        whole = match.group(1) if match else ""
+        if len(_WHOLE) < 4096:
+            _WHOLE[text] = whole
+    if whole and whole in env:  # the common `$c`: what the checks below would return
+        return env[whole]
     names = _VAR.findall(text)
     for n in names:
         if n not in env:
