@@ -106,10 +106,14 @@ def bench_specs(repeats: int) -> bool:
 # ---------------------------------------------------------------- 2. CLI wall time
 
 
-def _subprocess_env(cached: bool) -> dict:
-    """With cached=True, bytecode is written to (and read from) a private cache directory, as
-    after a pip install; this checkout's environment may set PYTHONDONTWRITEBYTECODE, which
-    recompiles archcalc's modules on every run (the installed dependencies ship .pyc files)."""
+def _subprocess_env(cached: bool, clean_path: str | None = None) -> dict:
+    """Environment for a timed subprocess.
+
+    cached=True writes bytecode to (and reads it from) a private cache directory, as after a pip
+    install; this checkout's environment may set PYTHONDONTWRITEBYTECODE, which recompiles
+    archcalc's modules on every run (the installed dependencies ship .pyc files).
+    clean_path: run with `python -S` on this PYTHONPATH (a copy of the package laid out as a
+    wheel installs it, then site-packages), so no .pth start-up hooks preload modules."""
     env = dict(os.environ)
     if cached:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -117,74 +121,104 @@ def _subprocess_env(cached: bool) -> dict:
     else:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.pop("PYTHONPYCACHEPREFIX", None)
+    if clean_path:
+        env["PYTHONPATH"] = clean_path
     env.pop("PYTHONPROFILEIMPORTTIME", None)
     return env
 
 
-def _run(cmd: list[str], env: dict) -> tuple[float, float]:
-    """(wall seconds, CPU seconds user + system) of one run of cmd, output to a pipe."""
+def _clean_install(tmp: Path) -> str:
+    """archcalc copied as a wheel lays it out (the specs inside the package), and the PYTHONPATH
+    that finds it and the installed dependencies without site's .pth hooks."""
+    import shutil
+    import sysconfig
+
+    shutil.copytree(REPO / "archcalc", tmp / "archcalc", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "specs", tmp / "archcalc" / "specs", ignore=shutil.ignore_patterns("__pycache__"))
+    return os.pathsep.join([str(tmp), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+
+
+def _run(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user + system) of one run of cmd, output to a pipe. Run from a
+    neutral cwd: `python -m` puts the cwd first on sys.path, which would find the checkout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=True)
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd or tempfile.gettempdir())
     wall = time.perf_counter() - t0
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr.decode(errors='replace')}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _imported_modules(cmd_args: list[str], env: dict) -> dict[str, int]:
-    """module -> cumulative import time in microseconds, from -X importtime."""
-    err = subprocess.run([sys.executable, "-X", "importtime", *cmd_args], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env, text=True, check=True).stderr
-    out = {}
-    for line in err.splitlines():
-        if line.startswith("import time:") and "self [us]" not in line:
-            _, cumulative, name = line[len("import time:"):].split("|")
-            out[name.strip()] = int(cumulative)
-    return out
+def _import_self_times(cmd_args: list[str], env: dict, flags: list[str]) -> dict[str, int]:
+    """module -> its own import time in microseconds (min of 3 runs of -X importtime)."""
+    best: dict[str, int] = {}
+    for _ in range(3):
+        err = subprocess.run([sys.executable, *flags, "-X", "importtime", *cmd_args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env, text=True, check=True,
+                             cwd=tempfile.gettempdir()).stderr
+        for line in err.splitlines():
+            if line.startswith("import time:") and "self [us]" not in line:
+                own, _, name = line[len("import time:"):].split("|")
+                best[name.strip()] = min(best.get(name.strip(), 10**9), int(own))
+    return best
 
 
 FLOOR_CODE = "import click, rich, yaml"
+RICH_FLOOR_CODE = "import click, rich.console, rich.table, yaml"
 
 
 def bench_cli(repeats: int) -> bool:
     py = sys.executable
-    floor_cmd = [py, "-c", FLOOR_CODE]
     table_args = ["-m", "archcalc", "table", "vgg16"]
-    table_cmd = [py, *table_args]
     ok = True
     print(f"\n== 2. CLI, output to a pipe (median of {repeats} runs, interleaved with the floor)")
-    print(f"     {'':52s} {'wall':>11s} {'CPU':>11s}")
-    for cached in (True, False):
-        env = _subprocess_env(cached)
-        for _ in range(3):  # warm the page cache and, when cached, write the bytecode
-            _run(floor_cmd, env)
-            _run(table_cmd, env)
-        floor, table = [], []
-        for _ in range(repeats):
-            floor.append(_run(floor_cmd, env))
-            table.append(_run(table_cmd, env))
-        f_wall, f_cpu = (statistics.median(x[i] for x in floor) for i in (0, 1))
-        t_wall, t_cpu = (statistics.median(x[i] for x in table) for i in (0, 1))
-        label = "bytecode cached (as installed)" if cached else "PYTHONDONTWRITEBYTECODE=1 (recompiles archcalc each run)"
-        print(f"   {label}")
-        print(f"     {'floor  python -c ' + repr(FLOOR_CODE):52s} {ms(f_wall)} {ms(f_cpu)}")
-        print(f"     {'python -m archcalc table vgg16':52s} {ms(t_wall)} {ms(t_cpu)}")
-        ratio_wall, ratio_cpu = t_wall / f_wall, t_cpu / f_cpu
-        if cached:
-            ok = ratio_wall <= CLI_TARGET_RATIO
-            print(f"     ratio {ratio_wall:.2f} wall, {ratio_cpu:.2f} CPU   target <= {CLI_TARGET_RATIO}x (wall): {verdict(ok)}")
-        else:
-            print(f"     ratio {ratio_wall:.2f} wall, {ratio_cpu:.2f} CPU   (information only)")
-    env = _subprocess_env(True)
-    mods = _imported_modules(table_args, env)
-    floor_mods = _imported_modules(["-c", FLOOR_CODE], env)
+    print(f"     {'':52s} {'wall':>11s} {'CPU':>11s}  ratio to floor (wall, CPU)")
+    with tempfile.TemporaryDirectory() as tmp:
+        clean = _clean_install(Path(tmp))
+        setups = (
+            ("bytecode cached (as installed)", _subprocess_env(True), []),
+            ("PYTHONDONTWRITEBYTECODE=1 (archcalc recompiled each run)", _subprocess_env(False), []),
+            ("clean interpreter: python -S, no .pth hooks, bytecode cached", _subprocess_env(True, clean), ["-S"]),
+        )
+        for label, env, flags in setups:
+            cmds = {
+                "floor": [py, *flags, "-c", FLOOR_CODE],
+                "rich": [py, *flags, "-c", RICH_FLOOR_CODE],
+                "table": [py, *flags, *table_args],
+            }
+            for _ in range(3):  # warm the page cache and, when cached, write the bytecode
+                for cmd in cmds.values():
+                    _run(cmd, env)
+            runs: dict[str, list] = {k: [] for k in cmds}
+            for _ in range(repeats):
+                for k, cmd in cmds.items():
+                    runs[k].append(_run(cmd, env))
+            med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in runs.items()}
+            print(f"   {label}")
+            names = {"floor": f"floor  python -c {FLOOR_CODE!r}", "rich": f"python -c {RICH_FLOOR_CODE!r}",
+                     "table": "python -m archcalc table vgg16"}
+            for k in cmds:
+                ratio_wall, ratio_cpu = med[k][0] / med["floor"][0], med[k][1] / med["floor"][1]
+                mark = ""
+                if k == "table" and not flags and env.get("PYTHONPYCACHEPREFIX"):
+                    ok = ratio_wall <= CLI_TARGET_RATIO
+                    mark = f"   target <= {CLI_TARGET_RATIO}x (wall): {verdict(ok)}"
+                print(f"     {names[k]:52s} {ms(med[k][0])} {ms(med[k][1])}  {ratio_wall:4.2f} {ratio_cpu:4.2f}{mark}")
+        env, flags = setups[2][1], setups[2][2]
+        mods = _import_self_times(table_args, env, flags)
+        floor_mods = _import_self_times(["-c", FLOOR_CODE], env, flags)
     numpy_free = not any(m == "numpy" or m.startswith("numpy.") for m in mods)
     ok = ok and numpy_free
     print(f"   numpy imported by `table`: {'no' if numpy_free else 'YES'}: {verdict(numpy_free)}")
     extra = {m: us for m, us in mods.items() if m not in floor_mods}
-    top = sorted(extra.items(), key=lambda kv: kv[1], reverse=True)[:8]
-    print("   heaviest imports beyond the floor (cumulative, one run): "
-          + ", ".join(f"{m} {us / 1e3:.1f} ms" for m, us in top))
+    by_package: dict[str, int] = {}
+    for m, us in extra.items():
+        by_package[m.split(".")[0]] = by_package.get(m.split(".")[0], 0) + us
+    top = sorted(by_package.items(), key=lambda kv: kv[1], reverse=True)[:8]
+    print(f"   imports beyond the floor, clean interpreter (own import time by package, min of 3): "
+          f"{sum(extra.values()) / 1e3:.1f} ms = " + ", ".join(f"{m} {us / 1e3:.1f}" for m, us in top))
     return ok
 
 
@@ -196,6 +230,15 @@ def chain_yaml(n_layers: int) -> str:
     lines = ["name: chain", "input: [8, 4, 4]", "layers:"]
     cycle = ("  - conv: {out: 8, k: 1}", "  - relu", "  - batchnorm")
     lines += [cycle[i % 3] for i in range(n_layers)]
+    return "\n".join(lines) + "\n"
+
+
+def distinct_chain_yaml(n_layers: int) -> str:
+    """The same chain, but every conv has its own width, so no two layers cost the same and
+    the engine's per-analysis cost memo never hits: the worst case for the rules."""
+    lines = ["name: distinct", "input: [8, 4, 4]", "layers:"]
+    for i in range(n_layers):
+        lines.append(("  - conv: {out: %d, k: 1}" % (8 + i // 3), "  - relu", "  - batchnorm")[i % 3])
     return "\n".join(lines) + "\n"
 
 
@@ -230,7 +273,10 @@ def residual_yaml(n_layers: int) -> str:
 def bench_scale(sizes: list[int], repeats: int, profile: bool) -> bool:
     print(f"\n== 3. generated networks (CPU time, min of {repeats} repeats, more at small sizes)")
     ok = True
-    for label, make in (("chain conv/relu/bn", chain_yaml), ("residual blocks x times", residual_yaml)):
+    variants = (("chain conv/relu/bn, all convs alike", chain_yaml),
+                ("chain conv/relu/bn, every conv distinct", distinct_chain_yaml),
+                ("residual blocks x times", residual_yaml))
+    for label, make in variants:
         print(f"   {label}")
         print(f"     {'layers':>8s} {'rows':>8s} {'yaml chars':>11s} {'parse':>11s} {'analyze':>11s} "
               f"{'total':>11s} {'us/row':>7s} {'(wall)':>11s} {'report ops':>11s}")
@@ -272,7 +318,7 @@ def bench_scale(sizes: list[int], repeats: int, profile: bool) -> bool:
                   f"{verdict(fast)}")
         ok = ok and linear and fast is not False
     if profile:
-        for make in (chain_yaml, residual_yaml):
+        for _, make in variants:
             text = make(max(sizes))
             prof = cProfile.Profile()
             prof.enable()
