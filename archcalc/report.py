@@ -116,11 +116,23 @@ class Report:
 
     def find(self, key: str) -> Row | None:
         """A row by full path, or by name when that name is unique."""
-        for r in self.rows:
-            if r.path == key:
-                return r
-        named = [r for r in self.rows if r.name == key]
-        return named[0] if len(named) == 1 else None
+        index = self.__dict__.get("_find_index")
+        if index is None:
+            # Built on the first call and kept: `check` looks up every expected layer, which was
+            # a scan of all rows each time (quadratic for a long network with many expectations).
+            by_path: dict = {}
+            by_name: dict = {}
+            for r in self.rows:
+                by_path.setdefault(r.path, r)
+                by_name[r.name] = None if r.name in by_name else r  # None: the name is not unique
+            index = (by_path, by_name)
+            object.__setattr__(self, "_find_index", index)  # a cache, not a field: eq/repr/hash ignore it
+        by_path, by_name = index
+        try:
+            row = by_path.get(key)
+            return row if row is not None else by_name.get(key)
+        except TypeError:  # an unhashable key matches no row
+            return None
 
 
 def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) -> Totals:
