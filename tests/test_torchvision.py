@@ -149,8 +149,6 @@ def test_aux_classifiers_match_torchvision(name):
 # name -> [(activation elements, fixed bytes) autograd keeps minus archcalc's, why]. The layer-level
 # mechanisms are pinned one by one in test_torch_layers.py (SAVED_GAPS).
 DROPOUT = "dropout's training-mode output is a new tensor the next Linear keeps; archcalc aliases it"
-GLOBAL_POOL = ("AdaptiveAvgPool2d((1, 1)) runs as a mean, which keeps nothing for backward; archcalc "
-               "counts its input")
 VGG_POOL = ("torchvision's AdaptiveAvgPool2d((7, 7)) after pool5, an identity at 224 that the spec "
             "(the paper's Table 1) leaves out, writes a new 512x7x7 tensor that fc6 keeps")
 KNOWN_SAVED_GAPS = {
@@ -160,11 +158,6 @@ KNOWN_SAVED_GAPS = {
     # classifier: Dropout, Linear, ReLU(inplace), Dropout, Linear, ReLU(inplace), Linear. The first
     # dropout's input (the pooled map) is kept by no one else, so only the second counts: 4096.
     "alexnet_tv": [(4096, 0, DROPOUT)],
-    # The global pool's input is the last inception module's concat, kept by nothing else:
-    # 1024 x 7 x 7 and 2048 x 8 x 8. (ResNets agree: their pool input is an in-place ReLU's
-    # output, which is kept anyway.)
-    "googlenet_tv": [(-1024 * 7 * 7, 0, GLOBAL_POOL)],
-    "inception_v3": [(-2048 * 8 * 8, 0, GLOBAL_POOL)],
 }
 
 
