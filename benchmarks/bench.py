@@ -33,10 +33,20 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+SOURCE = REPO  # where the archcalc under test lives: this checkout, or --package-dir
+archcalc = collapse = to_dict = None  # imported by main(), after --package-dir is known
 
-import archcalc  # noqa: E402
-from archcalc.report import collapse, to_dict  # noqa: E402
+
+def _import_archcalc(source: Path) -> None:
+    global archcalc, collapse, to_dict, SOURCE
+    SOURCE = source
+    sys.path.insert(0, str(source))
+    import archcalc as module
+    from archcalc.report import collapse as collapse_fn, to_dict as to_dict_fn
+
+    archcalc, collapse, to_dict = module, collapse_fn, to_dict_fn
+    if Path(module.__file__).resolve().parent.parent != source.resolve():
+        raise SystemExit(f"imported archcalc from {module.__file__}, not from {source}")
 
 SPECS_TARGET_S = 0.050
 CLI_TARGET_RATIO = 1.5
@@ -123,6 +133,8 @@ def _subprocess_env(cached: bool, clean_path: str | None = None) -> dict:
         env.pop("PYTHONPYCACHEPREFIX", None)
     if clean_path:
         env["PYTHONPATH"] = clean_path
+    elif SOURCE != REPO:  # PYTHONPATH comes before the editable install's finder
+        env["PYTHONPATH"] = os.pathsep.join([str(SOURCE), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.pop("PYTHONPROFILEIMPORTTIME", None)
     return env
 
@@ -133,8 +145,10 @@ def _clean_install(tmp: Path) -> str:
     import shutil
     import sysconfig
 
-    shutil.copytree(REPO / "archcalc", tmp / "archcalc", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "specs", tmp / "archcalc" / "specs", ignore=shutil.ignore_patterns("__pycache__"))
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(SOURCE / "archcalc", tmp / "archcalc", ignore=ignore, dirs_exist_ok=True)
+    if (SOURCE / "specs").is_dir():  # a checkout: the wheel puts specs/ inside the package
+        shutil.copytree(SOURCE / "specs", tmp / "archcalc" / "specs", ignore=ignore)
     return os.pathsep.join([str(tmp), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
 
 
@@ -187,6 +201,7 @@ def bench_cli(repeats: int) -> bool:
                 "floor": [py, *flags, "-c", FLOOR_CODE],
                 "rich": [py, *flags, "-c", RICH_FLOOR_CODE],
                 "table": [py, *flags, *table_args],
+                "csv": [py, *flags, *table_args, "--format", "csv"],
             }
             for _ in range(3):  # warm the page cache and, when cached, write the bytecode
                 for cmd in cmds.values():
@@ -198,7 +213,7 @@ def bench_cli(repeats: int) -> bool:
             med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in runs.items()}
             print(f"   {label}")
             names = {"floor": f"floor  python -c {FLOOR_CODE!r}", "rich": f"python -c {RICH_FLOOR_CODE!r}",
-                     "table": "python -m archcalc table vgg16"}
+                     "table": "python -m archcalc table vgg16", "csv": "... --format csv (no rich)"}
             for k in cmds:
                 ratio_wall, ratio_cpu = med[k][0] / med["floor"][0], med[k][1] / med["floor"][1]
                 mark = ""
@@ -333,12 +348,18 @@ def bench_scale(sizes: list[int], repeats: int, profile: bool) -> bool:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("sections", nargs="*", choices=["specs", "cli", "scale"], default=[])
+    ap.add_argument("sections", nargs="*", metavar="{specs,cli,scale}", help="default: all three")
     ap.add_argument("--quick", action="store_true", help="fewer repeats; scale sizes up to 10,000")
     ap.add_argument("--repeats", type=int, help="repeats per figure (default 20, --quick 5)")
     ap.add_argument("--sizes", help="comma-separated layer counts for section 3")
     ap.add_argument("--profile", action="store_true", help="cProfile the largest generated network")
+    ap.add_argument("--package-dir", type=Path, default=REPO,
+                    help="benchmark the archcalc package in this folder instead (to compare two versions)")
     args = ap.parse_args(argv)
+    bad = [s for s in args.sections if s not in ("specs", "cli", "scale")]
+    if bad:
+        ap.error(f"unknown section {bad[0]!r}; sections: specs, cli, scale")
+    _import_archcalc(args.package_dir)
     sections = args.sections or ["specs", "cli", "scale"]
     repeats = args.repeats or (5 if args.quick else 20)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
@@ -350,6 +371,7 @@ def main(argv=None) -> int:
     print(f"archcalc {archcalc.__version__} benchmarks: Python {platform.python_version()} "
           f"({platform.python_implementation()}), PyYAML libyaml={'yes' if __with_libyaml__ else 'no'}, "
           f"{os.cpu_count()} CPUs, {platform.machine()}, load average {load:.2f}")
+    print(f"archcalc under test: {Path(archcalc.__file__).parent}")
     results = {}
     if "specs" in sections:
         results["specs"] = bench_specs(repeats)
