@@ -5,18 +5,20 @@
       layers:
         conv1_1: {out: [64, 224, 224], params: 1792}
 
-or a list of such cases, each optionally at another `input:` (and with a `note:`). Layer keys are
-full paths or unique names; quantities are the keys of the JSON interface.
+or a list of such cases, each optionally at another `input:`, with `defaults:` laid over the spec's
+(ResNet-34 with option C shortcuts), and with a `note:`. Layer keys are full paths or unique names;
+the path of a block instance, branch, group or named merge checks the sum of everything under it
+(a GoogLeNet Table 1 row). Quantities are the keys of the JSON interface.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .engine import analyze
-from .report import Report, row_dict, to_dict
+from .report import Report, aggregate, row_dict, to_dict
 from .spec import Spec, SpecError, line_of
 
-CASE_KEYS = ("input", "note", "total", "layers", "aux")
+CASE_KEYS = ("input", "defaults", "note", "total", "layers", "aux")
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,12 @@ def _check_case_shape(spec: Spec, case: dict) -> None:
         if (not isinstance(shape, list) or len(shape) not in (1, 3)
                 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape)):
             raise fail("input must be [C, H, W] (or [N]) with positive integers", "input")
-    for key in ("total", "aux", "layers"):
+    for key in ("defaults", "total", "aux", "layers"):
         if case.get(key) is not None and not isinstance(case[key], dict):
             raise fail(f"{key} must be a mapping of {'layer: {quantity: value}' if key == 'layers' else 'quantity: value'}", key)
+    for type_name, args in (case.get("defaults") or {}).items():
+        if not isinstance(args, dict):
+            raise fail(f"defaults: {type_name} must be a mapping of arguments", "defaults")
     for name, expected in (case.get("layers") or {}).items():
         if expected is not None and not isinstance(expected, dict):
             raise fail(f"layers: {name} must be a mapping of quantity: value", "layers")
@@ -86,7 +91,13 @@ def check(spec: Spec) -> list[Outcome]:
     if not cases(spec):
         analyze(spec)  # nothing to compare, but a spec that does not analyze is still bad input
     for i, case in enumerate(cases(spec)):
-        report = analyze(spec, input_shape=tuple(case["input"]) if "input" in case else None)
+        case_spec = spec
+        if case.get("defaults"):
+            merged = {t: dict(a) for t, a in spec.defaults.items()}
+            for t, a in case["defaults"].items():
+                merged[t] = {**merged.get(t, {}), **a}
+            case_spec = replace(spec, defaults=merged)
+        report = analyze(case_spec, input_shape=tuple(case["input"]) if "input" in case else None)
         outcomes += _check_case(spec, i, case, report)
     return outcomes
 
@@ -99,15 +110,15 @@ def _check_case(spec: Spec, i: int, case: dict, report: Report) -> list[Outcome]
         actual = data["totals" if section == "total" else "aux_totals"] or {}
         for key, value in expected.items():
             line = getattr(expected, "key_lines", {}).get(key, line_of(expected))
-            if section == "total" and key not in actual:
-                raise SpecError(f"expect: unknown total {key!r}; known: {', '.join(data['totals'])}", file=spec.file, line=line)
+            if key not in data["totals"]:
+                raise SpecError(f"expect: unknown {section} {key!r}; known: {', '.join(data['totals'])}", file=spec.file, line=line)
             results.append(Outcome(i, section, key, _norm(key, value), actual.get(key), line))
     layers = case.get("layers") or {}
     for name, expected in layers.items():
         line = getattr(layers, "key_lines", {}).get(name, line_of(layers))
-        row = report.find(str(name))
+        row = report.find(str(name)) or aggregate(report, str(name))
         if row is None:
-            raise SpecError(f"expect: no layer {name!r} (or the name is not unique; use its full path)",
+            raise SpecError(f"expect: no layer or block {name!r} (or the name is not unique; use its full path)",
                             file=spec.file, line=line)
         actual = row_dict(row)
         for key, value in (expected or {}).items():

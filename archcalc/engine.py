@@ -49,10 +49,16 @@ class Scope:
         base.update(changes)
         return Scope(**base)
 
-    def auto_name(self, type_name: str) -> str:
-        n = self.counters.get(type_name, 0) + 1
+    def auto_name(self, type_name: str, taken: set | None = None) -> str:
+        """The next `typeN` of this scope; numbers a label already took are skipped."""
+        n = self.counters.get(type_name, 0)
+        while True:
+            n += 1
+            name = f"{type_name}{n}"
+            if taken is None or (f"{self.path}/{name}" if self.path else name) not in taken:
+                break
         self.counters[type_name] = n
-        return f"{type_name}{n}"
+        return name
 
 
 def analyze(spec: Spec, *, input_shape: Shape | None = None, batch: int = 1, dtype: str = "fp32",
@@ -118,7 +124,13 @@ class _Walker:
                 raise self.fail(f"defaults for {type_name!r} must be a mapping of arguments", key_line)
             r = rules.lookup(type_name)
             if r is None:
-                if type_name in self.spec.blocks:
+                block = self.spec.blocks.get(type_name)
+                if block is not None:
+                    declared = (block.get("args") or {}) if isinstance(block, dict) else {}
+                    unknown = sorted(set(args) - set(declared))
+                    if unknown:
+                        raise self.fail(f"defaults for block {type_name}: unknown argument {unknown[0]!r}; "
+                                        f"its arguments: {', '.join(declared) or '(none)'}", key_line)
                     continue
                 raise self.fail(f"defaults for unknown layer type {type_name!r}; known: {', '.join(rules.known_types())}", key_line)
             unknown = sorted(set(args) - set(r.known))
@@ -173,8 +185,11 @@ class _Walker:
             return self.side(type_name, label, value, line, flow, scope)
         block = self.spec.blocks.get(type_name)
         r = rules.lookup(type_name)
+        if r is not None and r.name == "input":
+            raise self.fail("the input is set by `input: [C, H, W]` at the top, not as a layer", line,
+                            self.join(scope, label or type_name))
         if block is None and r is None:
-            known = rules.known_types() + sorted(self.spec.blocks) + list(MERGES + SCOPES)
+            known = [t for t in rules.known_types() if t != "input"] + sorted(self.spec.blocks) + list(MERGES + SCOPES)
             where = f"{scope.path}/{label or type_name}" if scope.path else (label or type_name)
             raise self.fail(f"unknown layer type {type_name!r}; known: {', '.join(sorted(set(known)))}", line, where)
         value = self.subst(value, scope, line)
@@ -233,7 +248,7 @@ class _Walker:
 
     def instance_names(self, type_name: str, label: str | None, times: int, scope: Scope) -> list[str]:
         if label is None:
-            return [scope.auto_name(type_name) for _ in range(times)]
+            return [scope.auto_name(type_name, self.paths) for _ in range(times)]
         if times == 1:
             return [label]
         return [f"{label}_{i}" for i in range(1, times + 1)]
@@ -260,7 +275,8 @@ class _Walker:
         if cost.window is not None:
             rf = tuple(f + (w.k_eff - 1) * j for f, w, j in zip(rf, cost.window, jump))
             jump = tuple(j * w.s for j, w in zip(jump, cost.window))
-        tensor = flow.tensor if cost.alias else self.new_tensor(elems(cost.out))
+        # A training copy (dropout) gets its own tensor: in training the next layer keeps that one.
+        tensor = flow.tensor if cost.alias and not cost.train_copy else self.new_tensor(elems(cost.out))
         out_flow = Flow(tensor, cost.out, rf, jump)
         self.add_row(name, path, r.name, line, cost, (flow.tensor,), out_flow, scope, merged)
         return out_flow
@@ -294,7 +310,7 @@ class _Walker:
         return self.walk(block["body"], flow, inner)
 
     def merge(self, kind: str, label: str | None, branches: dict, line: int, flow: Flow, scope: Scope) -> Flow:
-        name = label or scope.auto_name(kind)
+        name = label or scope.auto_name(kind, self.paths)
         path = self.join(scope, name)
         if len(branches) < 2:
             raise self.fail(f"{kind} needs at least two named branches", line, path)
@@ -311,17 +327,20 @@ class _Walker:
             else:
                 outs[str(branch)] = self.walk(body, flow, branch_scope)
         try:
-            cost = rules.apply(rules.RULES[kind], {b: f.shape for b, f in outs.items()}, {})
+            cost = rules.apply(rules.RULES[kind], {b: f.shape for b, f in outs.items()}, scope.defaults.get(kind, {}))
         except RuleError as e:
             raise self.fail(str(e), line, path) from None
         rf = tuple(max(f.rf[i] for f in outs.values()) for i in range(2))
         jump = tuple(max(f.jump[i] for f in outs.values()) for i in range(2))
-        out_flow = Flow(self.new_tensor(elems(cost.out)), cost.out, rf, jump)
-        self.add_row(name, path, kind, line, cost, tuple(f.tensor for f in outs.values()), out_flow, scope, {})
+        first = next(iter(outs.values()))
+        tensor = first.tensor if cost.alias else self.new_tensor(elems(cost.out))
+        out_flow = Flow(tensor, cost.out, rf, jump)
+        self.add_row(name, path, kind, line, cost, tuple(f.tensor for f in outs.values()), out_flow, scope,
+                     dict(scope.defaults.get(kind, {})))
         return out_flow
 
     def side(self, kind: str, label: str | None, body, line: int, flow: Flow, scope: Scope) -> Flow:
-        name = label or scope.auto_name(kind)
+        name = label or scope.auto_name(kind, self.paths)
         if not isinstance(body, list) or not body:
             raise self.fail(f"{kind} takes a non-empty list of layers: `{kind} NAME: [...]`", line, self.join(scope, name))
         inner = scope.child(name, kind, counters={}, aux=scope.aux or kind == "aux")
@@ -430,7 +449,8 @@ def _evaluate(text: str, env: dict, fail):
     whole = _VAR.fullmatch(text.strip())
     if whole:
         return env[whole.group(1)]
-    expr = _VAR.sub(lambda m: m.group(1), text)
+    # Arguments become `_arg_NAME`, so a bare word (a forgotten `$`) is not a name at all.
+    expr = _VAR.sub(lambda m: "_arg_" + m.group(1), text)
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError:
@@ -442,9 +462,12 @@ def _evaluate(text: str, env: dict, fail):
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             return node.value
         if isinstance(node, ast.Name):
-            v = env[node.id]
+            if not node.id.startswith("_arg_"):
+                raise fail(f"{node.id!r} in {text!r} is not an argument: write ${node.id}")
+            name = node.id[len("_arg_"):]
+            v = env[name]
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise fail(f"${node.id} is {v!r}, not a number, in {text!r}")
+                raise fail(f"${name} is {v!r}, not a number, in {text!r}")
             return v
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = ev(node.operand)

@@ -6,7 +6,7 @@ batch (and parameter bytes are not, since a batch shares its weights).
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, replace, replace
 
 from .rules import Cost
 from .shape import Shape, elems
@@ -66,7 +66,8 @@ class Totals:
     connections: int
     out_elems: int  # every tensor the forward pass allocates (views and in-place ops allocate none)
     saved_elems: int  # activation-dtype elements autograd keeps, each tensor counted once
-    saved_fixed_bytes: int  # int64 indices, bool masks, fp32 statistics kept for backward, per sample
+    saved_fixed_bytes: int  # int64 indices and bool masks kept for backward, per sample
+    saved_batch_bytes: int  # kept once per batch whatever its size: BN's fp32 batch mean and inv std
     peak_elems: int  # largest set of tensors alive at once in an inference pass, layer by layer
 
     @property
@@ -104,7 +105,8 @@ class Report:
 
     @property
     def saved_bytes(self) -> int:
-        return (self.totals.saved_elems * self.itemsize + self.totals.saved_fixed_bytes) * self.batch
+        t = self.totals
+        return (t.saved_elems * self.itemsize + t.saved_fixed_bytes) * self.batch + t.saved_batch_bytes
 
     @property
     def peak_bytes(self) -> int:
@@ -138,6 +140,7 @@ class Report:
 def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) -> Totals:
     saved_act: dict = {}
     saved_fixed: dict = {}
+    saved_batch: dict = {}
     # One pass over the rows (ten generator passes through Row properties cost more than the sums).
     params = weight_params = bias_params = buffer_elems = macs = other_ops = connections = out_elems = 0
     for r in rows:
@@ -160,7 +163,8 @@ def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None
                 key = ("t", r.tensor_out)
             else:
                 key = ("tmp", r.path, s.of)
-            (saved_act if s.itemsize == 0 else saved_fixed)[key] = s.elems * (s.itemsize or 1)
+            kept = saved_batch if s.per_batch else saved_act if s.itemsize == 0 else saved_fixed
+            kept[key] = s.elems * (s.itemsize or 1)
     return Totals(
         params=params,
         weight_params=weight_params,
@@ -172,12 +176,22 @@ def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None
         out_elems=out_elems,
         saved_elems=sum(saved_act.values()),
         saved_fixed_bytes=sum(saved_fixed.values()),
+        saved_batch_bytes=sum(saved_batch.values()),
         peak_elems=_peak(rows, tensor_elems, final_tensor),
     )
 
 
 def _peak(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) -> int:
     """Run the rows in order, free each tensor after its last reader, track the largest live set."""
+    # At inference a training copy (dropout) is its input's storage: map its tensor back to it.
+    storage: dict[int, int] = {}
+    for r in rows:
+        if r.cost.alias and r.tensor_in and r.tensor_out != r.tensor_in[0]:
+            storage[r.tensor_out] = storage.get(r.tensor_in[0], r.tensor_in[0])
+    if storage:
+        rows = [replace(r, tensor_in=tuple(storage.get(t, t) for t in r.tensor_in),
+                        tensor_out=storage.get(r.tensor_out, r.tensor_out)) for r in rows]
+        final_tensor = storage.get(final_tensor, final_tensor)
     last_read: dict[int, int] = {}
     for i, r in enumerate(rows):
         for t in r.tensor_in:
@@ -238,6 +252,9 @@ def _collapse(report: Report, depth: int) -> list[Row]:
     order: list[str] = []
     for r in report.rows:
         if r.depth <= depth:
+            if r.path in groups:  # a named merge closes the group its own branches opened
+                groups[r.path].append(r)
+                continue
             order.append(r.path)
             groups[r.path] = [r]
             continue
@@ -253,6 +270,16 @@ def _collapse(report: Report, depth: int) -> list[Row]:
             continue
         out.append(_aggregate(key, members, report.scope_types.get(key, "block")))
     return out
+
+
+def aggregate(report: Report, path: str) -> Row | None:
+    """One row summing everything under ``path`` (a block instance, branch, group or named merge)."""
+    members = [r for r in report.rows if r.path == path or r.path.startswith(path + "/")]
+    if not members:
+        return None
+    if len(members) == 1 and members[0].path == path:
+        return members[0]
+    return _aggregate(path, members, report.scope_types.get(path, "block"))
 
 
 def _unique_saved(members: list[Row]) -> tuple:
@@ -301,11 +328,12 @@ def _totals_dict(t: Totals, report: Report) -> dict:
         "params": t.params, "weight_params": t.weight_params, "bias_params": t.bias_params,
         "buffer_elems": t.buffer_elems, "macs": t.macs, "flops": t.flops, "other_ops": t.other_ops,
         "connections": t.connections, "out_elems": t.out_elems, "saved_elems": t.saved_elems,
-        "saved_fixed_bytes": t.saved_fixed_bytes, "peak_elems": t.peak_elems,
+        "saved_fixed_bytes": t.saved_fixed_bytes, "saved_batch_bytes": t.saved_batch_bytes,
+        "peak_elems": t.peak_elems,
         "param_bytes": t.params * report.itemsize,
         "buffer_bytes": t.buffer_elems * report.itemsize,
         "out_bytes": t.out_elems * report.itemsize * report.batch,
-        "saved_bytes": (t.saved_elems * report.itemsize + t.saved_fixed_bytes) * report.batch,
+        "saved_bytes": (t.saved_elems * report.itemsize + t.saved_fixed_bytes) * report.batch + t.saved_batch_bytes,
         "peak_bytes": t.peak_elems * report.itemsize * report.batch,
     }
 
@@ -317,6 +345,7 @@ def row_dict(r: Row) -> dict:
         "buffer_elems": r.buffer_elems, "macs": r.macs, "flops": r.flops, "other_ops": r.other_ops,
         "connections": r.connections, "out_elems": r.out_elems, "saved_elems": r.saved_elems,
         "rf": list(r.rf), "jump": list(r.jump), "aux": r.aux, "warnings": list(r.warnings),
+        "arithmetic": list(r.steps),
     }
 
 
@@ -328,7 +357,7 @@ def to_dict(report: Report, rows: list[Row] | None = None) -> dict:
 def _to_dict(report: Report, rows: list[Row] | None) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
-        "name": report.name, "source": report.source, "input": list(report.input),
+        "name": report.name, "source": report.source, "notes": report.notes, "input": list(report.input),
         "batch": report.batch, "dtype": report.dtype, "bytes_per_elem": report.itemsize,
         "layers": [row_dict(r) for r in (report.rows if rows is None else rows)],
         "totals": _totals_dict(report.totals, report),

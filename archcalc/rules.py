@@ -36,6 +36,7 @@ class Saved:
     elems: int
     of: str
     itemsize: int = 0  # 0: the activation dtype; else fixed bytes (int64 indices, bool masks ...)
+    per_batch: bool = False  # kept once per batch, not per sample (BN's batch statistics)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Cost:
     saved: tuple[Saved, ...] = ()
     temp_elems: int = 0  # intermediates of a fused layer, alive only while it runs (inference)
     alias: bool = False  # the output reuses the input's storage (in-place op, view, identity)
+    train_copy: bool = False  # an alias at inference that allocates a new output in training (dropout)
     window: tuple[Window, Window] | None = None  # for the receptive field; None = pointwise
     steps: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -241,7 +243,7 @@ def _then(a: Cost, b: Cost) -> Cost:
     )
 
 
-def _post(core: Cost, *, bn: bool, act: str, inplace: bool) -> Cost:
+def _post(core: Cost, *, bn: bool, act: str, inplace: bool | None) -> Cost:
     cost = core
     if _bool("bn", bn):
         cost = _then(cost, batchnorm(cost.out))
@@ -263,7 +265,7 @@ def input_(x: Shape) -> Cost:
 
 @rule("conv", "conv2d")
 def conv(x: Shape, *, out: int, k, s=1, p=0, d=1, g: int = 1, bias: bool = True, bn: bool = False,
-         act: str = "none", inplace: bool = True, table=None) -> Cost:
+         act: str = "none", inplace: bool | None = None, table=None) -> Cost:
     """2-D convolution, optionally followed by batch norm and an activation in the same row."""
     c_in, _, _ = _spatial(x, "conv")
     out = _int("out", out)
@@ -331,7 +333,7 @@ def _connection_table(table, c_in: int, out: int) -> list[int]:
 
 @rule("dwconv", "depthwise")
 def dwconv(x: Shape, *, k, s=1, p=0, d=1, mult: int = 1, bias: bool = True, bn: bool = False,
-           act: str = "none", inplace: bool = True) -> Cost:
+           act: str = "none", inplace: bool | None = None) -> Cost:
     """Depthwise convolution: one k x k filter per input channel (groups = channels)."""
     c_in = _spatial(x, "dwconv")[0]
     return conv(x, out=c_in * _int("mult", mult), k=k, s=s, p=p, d=d, g=c_in, bias=bias, bn=bn, act=act, inplace=inplace)
@@ -422,7 +424,7 @@ def batchnorm(x: Shape, *, affine: bool = True) -> Cost:
     return Cost(
         out=x, weight_params=c if affine else 0, bias_params=c if affine else 0, buffer_elems=2 * c,
         other_ops=n,
-        saved=(Saved("input", n, "input"), Saved("batch mean, inv std (fp32)", 2 * c, "tmp0", itemsize=4)),
+        saved=(Saved("input", n, "input"), Saved("batch mean, inv std (fp32)", 2 * c, "tmp0", itemsize=4, per_batch=True)),
         steps=tuple(steps),
     )
 
@@ -434,10 +436,13 @@ def batchnorm(x: Shape, *, affine: bool = True) -> Cost:
 _SAVES_OUTPUT = {"relu", "sigmoid", "tanh"}
 _INPLACE_SAVES_OUTPUT = _SAVES_OUTPUT | {"elu", "leaky_relu"}
 ACTIVATIONS = {"relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "elu"}
+# torch.nn offers inplace=True for these, and torchvision builds them so; nn.Tanh, nn.Sigmoid and
+# nn.GELU have no in-place form, so by default they allocate their output.
+INPLACE_BY_DEFAULT = {"relu", "relu6", "leaky_relu", "elu", "hardswish", "silu"}
 
 
-def _activation(kind: str, x: Shape, *, inplace: bool) -> Cost:
-    inplace = _bool("inplace", inplace)
+def _activation(kind: str, x: Shape, *, inplace: bool | None) -> Cost:
+    inplace = kind in INPLACE_BY_DEFAULT if inplace is None else _bool("inplace", inplace)
     n = elems(x)
     if kind in (_INPLACE_SAVES_OUTPUT if inplace else _SAVES_OUTPUT):
         saved = Saved("output", n, "output")
@@ -452,10 +457,11 @@ def _activation(kind: str, x: Shape, *, inplace: bool) -> Cost:
 
 
 def _register_activation(kind: str) -> None:
-    def act_rule(x: Shape, *, inplace: bool = True) -> Cost:
+    def act_rule(x: Shape, *, inplace: bool | None = None) -> Cost:
         return _activation(kind, x, inplace=inplace)
 
-    act_rule.__doc__ = f"{kind} activation (inplace: true by default, as torchvision builds it)."
+    default = "true, as torchvision builds it" if kind in INPLACE_BY_DEFAULT else "false: torch.nn has no in-place form"
+    act_rule.__doc__ = f"{kind} activation (inplace: {default})."
     rule(kind, *(("swish",) if kind == "silu" else ()))(act_rule)
 
 
@@ -476,7 +482,7 @@ def dropout(x: Shape, *, p: float = 0.5) -> Cost:
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
         raise RuleError(f"p must be a probability in [0, 1), got {p!r}")
     n = elems(x)
-    return Cost(out=x, other_ops=n, alias=True, saved=(Saved("mask (bool)", n, "tmp0", itemsize=1),),
+    return Cost(out=x, other_ops=n, alias=True, train_copy=True, saved=(Saved("mask (bool)", n, "tmp0", itemsize=1),),
                 steps=(f"p = {p}; identity at inference, a {n:,}-element mask in training",))
 
 
@@ -484,7 +490,10 @@ def dropout(x: Shape, *, p: float = 0.5) -> Cost:
 def flatten(x: Shape) -> Cost:
     """Flatten CxHxW to a vector (a view: no memory, no parameters)."""
     n = elems(x)
-    return Cost(out=(n,), alias=True, steps=(f"{fmt_shape(x)} = {n:,}",))
+    # The vector as a whole covers the whole map, so a following fc sees the field it would see
+    # without the flatten.
+    wins = (Window(x[1]), Window(x[2])) if len(x) == 3 else None
+    return Cost(out=(n,), alias=True, window=wins, steps=(f"{fmt_shape(x)} = {n:,}",))
 
 
 @rule("identity")
@@ -494,7 +503,7 @@ def identity(x: Shape) -> Cost:
 
 
 @rule("fc", "linear")
-def fc(x: Shape, *, out: int, bias: bool = True, bn: bool = False, act: str = "none", inplace: bool = True) -> Cost:
+def fc(x: Shape, *, out: int, bias: bool = True, bn: bool = False, act: str = "none", inplace: bool | None = None) -> Cost:
     """Fully connected layer; a CxHxW input is flattened first (its size is inferred)."""
     out = _int("out", out)
     n_in = elems(x)
@@ -513,7 +522,7 @@ def fc(x: Shape, *, out: int, bias: bool = True, bn: bool = False, act: str = "n
 
 
 @rule("subsample")
-def subsample(x: Shape, *, k=2, s=None, act: str = "none", inplace: bool = False) -> Cost:
+def subsample(x: Shape, *, k=2, s=None, act: str = "none", inplace: bool | None = None) -> Cost:
     """LeNet-5's trainable subsampling: a k x k sum times a trainable coefficient plus a bias, per map."""
     c = _spatial(x, "subsample")[0]
     wins = _windows(x, k, k if s is None else s, 0, 1)
@@ -572,10 +581,11 @@ def concat(xs: dict) -> Cost:
 
 
 @rule("add", merge=True)
-def add(xs: dict) -> Cost:
-    """Elementwise sum of branches (shapes must agree)."""
+def add(xs: dict, *, inplace: bool = False) -> Cost:
+    """Elementwise sum of branches (shapes must agree); inplace: true sums into the first branch (`out += x`)."""
     shapes = list(xs.values())
     if any(sh != shapes[0] for sh in shapes):
         raise RuleError("add needs equal shapes, got " + ", ".join(f"{b} {fmt_shape(sh)}" for b, sh in xs.items()))
     n = elems(shapes[0])
-    return Cost(out=shapes[0], other_ops=n * (len(shapes) - 1), steps=(f"{len(shapes)} x {fmt_shape(shapes[0])} summed",))
+    return Cost(out=shapes[0], other_ops=n * (len(shapes) - 1), alias=_bool("inplace", inplace),
+                steps=(f"{len(shapes)} x {fmt_shape(shapes[0])} summed{' into the first branch' if inplace else ''}",))

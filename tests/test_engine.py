@@ -528,7 +528,8 @@ def test_fused_conv_bn_relu_memory():
     assert t.out_elems == 192 + 256 + 256 + 64 + 10
     assert t.saved_elems == 192 + 256 + 256 + 64
     # BN's batch mean and inverse std 2*4 x 4 B, pool indices 64 x 8 B, dropout mask 64 x 1 B
-    assert t.saved_fixed_bytes == 32 + 512 + 64
+    assert t.saved_fixed_bytes == 512 + 64
+    assert t.saved_batch_bytes == 32  # kept once per batch, not per sample
     assert t.peak_elems == 192 + 256 + 256                 # input, conv intermediate, BN/ReLU output
 
 
@@ -657,3 +658,132 @@ def test_report_find():
     assert rep.find("concat_3a/3x3/conv2").out == (128, 28, 28)
     assert rep.find("conv2") is None            # ambiguous: the 3x3 and the 5x5 branch both have one
     assert rep.find("maxpool1").path == "concat_3a/pool/maxpool1"   # unique name
+
+
+# ---------------------------------------------------------------- in-place add, training copies, naming
+
+
+def test_inplace_add_allocates_nothing_and_shortens_the_peak():
+    text = """
+        name: t
+        input: [4, 8, 8]                                   # 256
+        {defaults}
+        layers:
+          - add: {{main: [conv: {{out: 4, k: 1}}], skip: []}}   # conv output 256
+    """
+    fresh = analyze(text.format(defaults=""))
+    inplace = analyze(text.format(defaults="defaults: {add: {inplace: true}}"))
+    # y = x + conv(x) allocates a third 256-element tensor; `out += x` writes into conv's output.
+    assert fresh.totals.out_elems == 256 * 3 and inplace.totals.out_elems == 256 * 2
+    # While the add runs: the input (its skip operand), the conv output, and a new sum unless in place.
+    assert fresh.totals.peak_elems == 768 and inplace.totals.peak_elems == 512
+    assert row(inplace, "add1").cost.alias and not row(fresh, "add1").cost.alias
+
+
+def test_dropout_output_is_a_new_tensor_in_training_only():
+    rep = analyze("""
+        name: t
+        input: [10]
+        layers:
+          - fc: {out: 20, act: relu}    # keeps its input (10); the in-place ReLU keeps its output (20)
+          - dropout                     # keeps a 20-byte bool mask
+          - fc: {out: 5}                # keeps its input: the dropout's output, a tensor of its own (20)
+    """)
+    t = rep.totals
+    assert t.saved_elems == 10 + 20 + 20
+    assert t.saved_fixed_bytes == 20
+    # At inference dropout is the identity: the input, fc1's 20 and fc2's 5 are all it allocates,
+    # and at most the input and fc1's output are alive at once.
+    assert t.out_elems == 10 + 20 + 5
+    assert t.peak_elems == 10 + 20
+
+
+def test_bn_statistics_are_kept_once_per_batch():
+    text = """
+        name: t
+        input: [2, 4, 4]
+        layers:
+          - batchnorm     # keeps its input (32 elements per sample) and 2 x 2 fp32 statistics per batch
+    """
+    one, three = analyze(text), analyze(text, batch=3)
+    assert one.totals.saved_batch_bytes == 16 and three.totals.saved_batch_bytes == 16
+    assert one.saved_bytes == 32 * 4 + 16
+    assert three.saved_bytes == 3 * 32 * 4 + 16
+
+
+def test_auto_names_skip_a_name_a_label_took():
+    rep = analyze("""
+        name: t
+        input: [3, 8, 8]
+        layers:
+          - conv conv1: {out: 4, k: 1}
+          - conv: {out: 4, k: 1}
+    """)
+    assert paths(rep) == ["input", "conv1", "conv2"]
+
+
+def test_input_is_not_a_layer():
+    with pytest.raises(SpecError, match=r"input is set by `input: \[C, H, W\]` at the top"):
+        analyze("""
+            name: t
+            input: [3, 8, 8]
+            layers:
+              - input
+        """)
+
+
+def test_bare_word_in_an_expression_is_an_error():
+    with pytest.raises(SpecError, match=r"'x' in '\$m \* x' is not an argument: write \$x"):
+        analyze("""
+            name: t
+            input: [3, 8, 8]
+            blocks:
+              b:
+                args: {m: 2}
+                body: [conv: {out: $m * x, k: 1}]
+            layers: [b]
+        """)
+
+
+def test_unknown_block_argument_in_defaults_is_an_error():
+    with pytest.raises(SpecError, match=r"defaults for block b: unknown argument 'bogus'; its arguments: m") as e:
+        analyze("""
+            name: t
+            input: [3, 8, 8]
+            defaults:
+              b: {bogus: 1}
+            blocks:
+              b:
+                args: {m: 2}
+                body: [conv: {out: $m, k: 1}]
+            layers: [b]
+        """)
+    assert e.value.line == 4  # the `b:` line under defaults
+
+
+def test_collapse_keeps_a_named_merge_with_its_branches():
+    rep = analyze("""
+        name: t
+        input: [2, 5, 5]
+        layers:
+          - concat mix:
+              a: [conv: {out: 4, k: 1}]          # 2*4 + 4 = 12 params
+              b: [conv: {out: 4, k: 3, p: 1}]    # 2*9*4 + 4 = 76 params
+    """)
+    rows = collapse(rep, 1)
+    assert [r.path for r in rows] == ["input", "mix"]
+    assert rows[1].params == 12 + 76 and rows[1].out == (8, 5, 5)
+
+
+def test_flatten_then_fc_sees_the_whole_map_like_fc_alone():
+    text = """
+        name: t
+        input: [1, 8, 8]
+        layers:
+          - conv: {out: 4, k: 3, p: 1}    # rf 3, stride 1
+          FLATTEN
+          - fc: {out: 2}                  # the whole 8x8 map: 3 + (8 - 1) x 1 = 10
+    """
+    for variant in ("- flatten", ""):
+        rep = analyze(text.replace("FLATTEN", variant))
+        assert rep.rows[-1].type == "fc" and rep.rows[-1].rf == (10, 10)

@@ -273,7 +273,7 @@ expect:
 expect:
   layers:
     nope: {params: 3}            # <-
-""", r"expect: no layer 'nope' \(or the name is not unique; use its full path\)"),
+""", r"expect: no layer or block 'nope' \(or the name is not unique; use its full path\)"),
     "unknown-quantity": ("""
 expect:
   layers:
@@ -282,7 +282,16 @@ expect:
     "unknown-case-key": ("""
 expect:
   totals: {params: 0}            # <-
-""", r"expect: unknown key 'totals'; known: input, note, total, layers, aux"),
+""", r"expect: unknown key 'totals'; known: input, defaults, note, total, layers, aux"),
+    "unknown-aux-key": ("""
+expect:
+  aux: {parms: 3}                # <-
+""", r"expect: unknown aux 'parms'; known: params, "),
+    "defaults-not-a-mapping": ("""
+expect:
+  defaults:                      # <-
+    conv: 5
+""", r"expect: defaults: conv must be a mapping of arguments"),
     "total-not-a-mapping": ("""
 expect:
   total: 5                       # <-

@@ -520,8 +520,11 @@ def test_activation(kind, out_of_place, in_place):
     a = run(kind, x, inplace=False)
     assert a.out == x and a.params == 0 and a.macs == 0 and a.other_ops == 200
     assert not a.alias and saved(a) == [(out_of_place, 200, 0)]
-    b = run(kind, x)                        # inplace: true is the default
+    b = run(kind, x, inplace=True)
     assert b.alias and saved(b) == [(in_place, 200, 0)]
+    # Unset, inplace follows torch.nn: ReLU(inplace=True) exists, Tanh/Sigmoid/GELU have no such form.
+    default = run(kind, x)
+    assert default.alias == (kind not in ("sigmoid", "tanh", "gelu"))
 
 
 def test_every_activation_has_its_saved_rule():
