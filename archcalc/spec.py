@@ -219,7 +219,15 @@ def parse(text: str, file: str = "<spec>") -> Spec:
 
 
 def _bundled_folder() -> str | None:
-    package = importlib.import_module(f"{__package__}.specs")
+    try:
+        package = importlib.import_module(f"{__package__}.specs")
+    except ModuleNotFoundError:
+        # Imported from a source checkout (`python -m pytest` in a clone puts the clone first on
+        # sys.path): the specs are the top-level folder that the wheel ships as archcalc.specs.
+        folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs")
+        if os.path.isdir(folder):
+            return folder
+        raise
     folder = next(iter(package.__path__), None)
     return folder if folder and os.path.isdir(folder) else None
 
