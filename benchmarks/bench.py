@@ -288,13 +288,15 @@ def residual_yaml(n_layers: int) -> str:
 def bench_scale(sizes: list[int], repeats: int, profile: bool) -> bool:
     print(f"\n== 3. generated networks (CPU time, min of {repeats} repeats, more at small sizes)")
     ok = True
-    variants = (("chain conv/relu/bn, all convs alike", chain_yaml),
-                ("chain conv/relu/bn, every conv distinct", distinct_chain_yaml),
-                ("residual blocks x times", residual_yaml))
-    for label, make in variants:
+    # The first and last are the target's networks; the distinct chain is a stress case beyond
+    # them (every conv costed afresh: no help from the engine's per-analysis cost memo).
+    variants = (("chain conv/relu/bn, all convs alike", chain_yaml, True),
+                ("chain conv/relu/bn, every conv distinct (stress case, not a target)", distinct_chain_yaml, False),
+                ("residual blocks x times", residual_yaml, True))
+    for label, make, is_target in variants:
         print(f"   {label}")
         print(f"     {'layers':>8s} {'rows':>8s} {'yaml chars':>11s} {'parse':>11s} {'analyze':>11s} "
-              f"{'total':>11s} {'us/row':>7s} {'(wall)':>11s} {'report ops':>11s}")
+              f"{'total':>11s} {'us/row':>7s} {'(wall)':>11s} {'report ops*':>11s}")
         per_row = []
         total_at = {}
         for n in sizes:
@@ -324,16 +326,18 @@ def bench_scale(sizes: list[int], repeats: int, profile: bool) -> bool:
         linear = ratio <= LINEAR_TARGET_RATIO
         big = max(sizes)
         fast = total_at[big] < SCALE_TARGET_S if big >= 100_000 else None
+        tag = "target" if is_target else "for reference"
         print(f"     per-row time {big:,} vs {sizes[0]:,} layers: ratio {ratio:.2f}   "
-              f"target <= {LINEAR_TARGET_RATIO}: {verdict(linear)}")
+              f"{tag} <= {LINEAR_TARGET_RATIO}: {verdict(linear)}")
         if fast is None:
             print(f"     (largest size {big:,} < 100,000: the 2 s target is not checked)")
         else:
-            print(f"     {big:,} layers parse + analyze {total_at[big]:.2f} s CPU   target < {SCALE_TARGET_S:.0f} s: "
+            print(f"     {big:,} layers parse + analyze {total_at[big]:.2f} s CPU   {tag} < {SCALE_TARGET_S:.0f} s: "
                   f"{verdict(fast)}")
-        ok = ok and linear and fast is not False
+        if is_target:
+            ok = ok and linear and fast is not False
     if profile:
-        for _, make in variants:
+        for _, make, _ in variants:
             text = make(max(sizes))
             prof = cProfile.Profile()
             prof.enable()
@@ -343,6 +347,7 @@ def bench_scale(sizes: list[int], repeats: int, profile: bool) -> bool:
             pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(20)
             print(f"   profile: parse + analyze {make.__name__}({max(sizes)})")
             print(buf.getvalue())
+    print("   * report ops: collapse(report, 1) + to_dict(report) + report.find(last row) (not in the targets)")
     return ok
 
 
