@@ -179,10 +179,13 @@ def render_rule_reference() -> str:
     ]
     for name, r in rules.RULES.items():
         aliases = ", ".join(f"`{a}`" for a, target in sorted(rules.ALIASES.items()) if target == name) or ""
+        parts = [f"**`{a}`**" for a in r.required] + [f"`{a}: {_yaml_value(d)}`" for a, d in r.defaults.items()]
         if r.merge:
+            # A merge item's mapping holds its branches, so its own arguments come from defaults: only.
             args = "named branches: `- " + name + ": {a: [...], b: [...]}`"
+            if parts:
+                args += "; through `defaults:` only: " + ", ".join(parts)
         else:
-            parts = [f"**`{a}`**" for a in r.required] + [f"`{a}: {_yaml_value(d)}`" for a, d in r.defaults.items()]
             args = ", ".join(parts) or "none"
         lines.append(f"| `{name}` | {aliases} | {args} | {r.doc} |")
     return "\n".join(lines) + "\n"
@@ -310,17 +313,28 @@ def test_json_schema_version_is_the_documented_one():
 
 
 def test_json_batch_scaling_is_as_documented():
-    """`per` column: network and sample figures do not move with the batch; batch figures scale."""
-    one, three = _probe(batch=1), _probe(batch=3)
+    """`per` column: network, sample and step figures do not move with the batch; batch figures
+    scale; `batch + step` figures are a batch-scaled part plus the step figures."""
+    one, two, three = _probe(batch=1), _probe(batch=2), _probe(batch=3)
+    table = json_key_table("totals")
+    step_keys = [key for key, cells in table.items() if cells["per"] == "step"]
+    assert step_keys, "the probe's batch norm keeps per-step statistics; some totals key must say so"
     for section in ("totals", "aux_totals"):
-        for key, cells in json_key_table("totals").items():
+        per_step = sum(one[section][key] for key in step_keys)
+        for key, cells in table.items():
             per = cells["per"]
-            a, b = one[section][key], three[section][key]
+            a, b, c = one[section][key], two[section][key], three[section][key]
             if per == "batch":
-                assert b == 3 * a and a > 0, f"{section}.{key} is documented as batch-scaled"
+                assert c == 3 * a and a > 0, f"{section}.{key} is documented as batch-scaled"
+            elif per == "batch + step":
+                slope = b - a
+                assert slope > 0 and c == a + 2 * slope, f"{section}.{key} is documented as batch-scaled plus a constant"
+                assert a - slope == per_step, f"{section}.{key}: its constant part is not the per-step figures"
             else:
-                assert per in ("sample", "network"), f"totals.{key}: per must be network, sample or batch"
-                assert a == b, f"{section}.{key} is documented as per {per}, but changes with the batch"
+                assert per in ("sample", "network", "step"), (
+                    f"totals.{key}: per must be network, sample, step, batch or batch + step")
+                assert a == c, f"{section}.{key} is documented as per {per}, but changes with the batch"
+    assert one["totals"]["saved_batch_bytes"] > 0, "the probe must exercise the per-step part"
     assert one["layers"] == three["layers"], "layer figures are documented as per sample"
 
 
@@ -343,14 +357,16 @@ def test_json_example_is_real_output():
 
 
 def test_json_bytes_follow_the_dtype_as_documented():
-    """Keys whose unit is bytes change with --dtype (except the fixed-size ones); the rest do not."""
+    """Keys whose unit is bytes change with --dtype; fixed bytes and the other units do not."""
     fp32, fp16 = _probe(dtype="fp32"), _probe(dtype="fp16")
     for key, cells in json_key_table("totals").items():
         a, b = fp32["totals"][key], fp16["totals"][key]
-        if cells["unit"] == "bytes" and "fixed" not in key:
+        if key.endswith("_bytes"):
+            assert cells["unit"] in ("bytes", "fixed bytes"), f"totals.{key}: a *_bytes key is in bytes"
+        if cells["unit"] == "bytes":
             assert b < a, f"totals.{key} is in bytes and should shrink at fp16"
         else:
-            assert a == b, f"totals.{key} ({cells['unit']}) should not depend on the dtype"
+            assert a == b and a > 0, f"totals.{key} ({cells['unit']}) should not depend on the dtype"
     assert fp16["totals"]["param_bytes"] == 2 * fp16["totals"]["params"]
 
 
