@@ -116,7 +116,8 @@ def _check_case(spec: Spec, i: int, case: dict, report: Report) -> list[Outcome]
     layers = case.get("layers") or {}
     for name, expected in layers.items():
         line = getattr(layers, "key_lines", {}).get(name, line_of(layers))
-        row = report.find(str(name)) or aggregate(report, str(name))
+        # A path with rows under it (a block, branch, group, named merge) is checked as their sum.
+        row = aggregate(report, str(name)) or report.find(str(name))
         if row is None:
             raise SpecError(f"expect: no layer or block {name!r} (or the name is not unique; use its full path)",
                             file=spec.file, line=line)

@@ -332,7 +332,11 @@ class _Walker:
             raise self.fail(str(e), line, path) from None
         rf = tuple(max(f.rf[i] for f in outs.values()) for i in range(2))
         jump = tuple(max(f.jump[i] for f in outs.values()) for i in range(2))
-        first = next(iter(outs.values()))
+        first_branch, first = next(iter(outs.items()))
+        if cost.alias and first.tensor == flow.tensor:
+            raise self.fail(f"an in-place {kind} writes into its first branch, and {first_branch!r} is the identity: "
+                            "it would overwrite the input the other branches read; list a branch with layers first",
+                            line, path)
         tensor = first.tensor if cost.alias else self.new_tensor(elems(cost.out))
         out_flow = Flow(tensor, cost.out, rf, jump)
         self.add_row(name, path, kind, line, cost, tuple(f.tensor for f in outs.values()), out_flow, scope,

@@ -40,3 +40,16 @@ def test_a_wrong_block_sum_fails():
     outcomes = check(archcalc.parse(SPEC.replace("params: 152", "params: 153"), "t.yaml"))
     bad = [o for o in outcomes if not o.ok]
     assert [(o.where, o.expected, o.actual) for o in bad] == [("p", 153, 152)]
+
+
+def test_a_named_merge_path_checks_the_merge_with_its_branches():
+    spec = archcalc.parse(textwrap.dedent("""
+        name: t
+        input: [2, 5, 5]
+        layers:
+          - concat mix:
+              a: [conv: {out: 4, k: 1}]          # 2*4 + 4 = 12 params
+              b: [conv: {out: 4, k: 3, p: 1}]    # 2*9*4 + 4 = 76 params
+        expect: {layers: {mix: {params: 88, out: [8, 5, 5]}}}
+    """).lstrip(), "t.yaml")
+    assert all(o.ok for o in check(spec))

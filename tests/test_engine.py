@@ -787,3 +787,14 @@ def test_flatten_then_fc_sees_the_whole_map_like_fc_alone():
     for variant in ("- flatten", ""):
         rep = analyze(text.replace("FLATTEN", variant))
         assert rep.rows[-1].type == "fc" and rep.rows[-1].rf == (10, 10)
+
+
+def test_inplace_add_into_an_identity_first_branch_is_an_error():
+    with pytest.raises(SpecError, match=r"an in-place add writes into its first branch, and 'skip' is the identity"):
+        analyze("""
+            name: t
+            input: [4, 8, 8]
+            defaults: {add: {inplace: true}}
+            layers:
+              - add: {skip: [], main: [conv: {out: 4, k: 1}]}
+        """)
