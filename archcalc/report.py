@@ -188,24 +188,30 @@ def _peak(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) ->
     for r in rows:
         if r.cost.alias and r.tensor_in and r.tensor_out != r.tensor_in[0]:
             storage[r.tensor_out] = storage.get(r.tensor_in[0], r.tensor_in[0])
+    # The rows' tensor ids as the inference pass sees them (no Row copies: replace() per row cost
+    # more than the whole walk below).
     if storage:
-        rows = [replace(r, tensor_in=tuple(storage.get(t, t) for t in r.tensor_in),
-                        tensor_out=storage.get(r.tensor_out, r.tensor_out)) for r in rows]
+        ins = [tuple(storage.get(t, t) for t in r.tensor_in) for r in rows]
+        outs = [storage.get(r.tensor_out, r.tensor_out) for r in rows]
         final_tensor = storage.get(final_tensor, final_tensor)
+    else:
+        ins = [r.tensor_in for r in rows]
+        outs = [r.tensor_out for r in rows]
     last_read: dict[int, int] = {}
-    for i, r in enumerate(rows):
-        for t in r.tensor_in:
+    for i, tensor_in in enumerate(ins):
+        for t in tensor_in:
             last_read[t] = i
     live: set[int] = set()
     live_elems = 0
     peak = 0
     for i, r in enumerate(rows):
-        if r.tensor_out not in live:
-            live.add(r.tensor_out)
-            live_elems += tensor_elems[r.tensor_out]
+        tensor_out = outs[i]
+        if tensor_out not in live:
+            live.add(tensor_out)
+            live_elems += tensor_elems[tensor_out]
         peak = max(peak, live_elems + r.cost.temp_elems)
-        for t in set(r.tensor_in):
-            if last_read.get(t) == i and t != final_tensor and t != r.tensor_out and t in live:
+        for t in set(ins[i]):
+            if last_read.get(t) == i and t != final_tensor and t != tensor_out and t in live:
                 live.discard(t)
                 live_elems -= tensor_elems[t]
     return peak
