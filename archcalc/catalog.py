@@ -47,18 +47,7 @@ def render_summaries(summaries: list[Summary], fmt: str) -> str:
         lines = ["| " + " | ".join(header) + " |", "|:---|:---|---:|---:|:---|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines) + "\n"
-    from rich.console import Console
-    from rich.table import Table
-    from rich import box
-    import os
-    import sys
+    from .formats.text import draw
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for h in header:
-        table.add_column(h, justify="right" if h in ("params", "MACs") else "left", no_wrap=h != "source")
-    for r in rows:
-        table.add_row(*r)
-    buf = io.StringIO()
-    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    Console(file=buf, width=160, force_terminal=color, no_color=not color).print(table)
-    return buf.getvalue() + "MACs = multiply-accumulates per image (FLOPs = 2 x MACs)\n"
+    return draw("", list(header), [list(r) for r in rows], [h in ("params", "MACs") for h in header],
+                footer=["MACs = multiply-accumulates per image (FLOPs = 2 x MACs)"], width=160)

@@ -6,7 +6,7 @@ batch (and parameter bytes are not, since a batch shares its weights).
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass, field, replace, replace
+from dataclasses import dataclass, field, replace
 
 from .rules import Cost
 from .shape import Shape, elems

@@ -347,3 +347,18 @@ def test_python_m_archcalc_help():
 def test_version():
     r = cli("--version")
     assert r.exit_code == 0 and "0.1.0" in r.stdout
+
+
+def test_cells_and_notes_are_text_not_markup():
+    import archcalc
+    from archcalc.formats import render
+    from archcalc.formats.columns import parse_columns
+
+    spec = archcalc.parse(
+        "name: t\ninput: [3, 8, 8]\nnotes: see [bold]this[/bold] and [conv1] and :smile:\n"
+        "layers:\n  - conv: {out: 4, k: 1}\n", "t.yaml")
+    report = archcalc.analyze(spec)
+    for color in (True, False):
+        out = render("table", report, list(report.rows), parse_columns(None), color=color)
+        assert "note: see [bold]this[/bold] and [conv1] and :smile:" in out
+        assert ("\x1b[" in out) == color  # the colour form really is rich's, the plain one has no escapes
