@@ -355,7 +355,7 @@ def test_cells_and_notes_are_text_not_markup():
     from archcalc.formats.columns import parse_columns
 
     spec = archcalc.parse(
-        "name: t\ninput: [3, 8, 8]\nnotes: see [bold]this[/bold] and [conv1] and :smile:\n"
+        "name: t\ninput: [3, 8, 8]\nnotes: 'see [bold]this[/bold] and [conv1] and :smile:'\n"
         "layers:\n  - conv: {out: 4, k: 1}\n", "t.yaml")
     report = archcalc.analyze(spec)
     for color in (True, False):
