@@ -15,7 +15,8 @@ from . import rules
 from .report import Report, Row, build_report
 from .rules import RuleError
 from .shape import Shape, ShapeError, elems, fmt_shape
-from .spec import Map, Seq, Spec, SpecError, gc_paused, line_of
+from .gcpause import gc_paused
+from .spec import Map, Seq, Spec, SpecError, line_of
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 MERGES = ("concat", "add")

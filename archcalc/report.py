@@ -5,9 +5,9 @@ batch (and parameter bytes are not, since a batch shares its weights).
 """
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field, replace
 
+from .gcpause import gc_paused
 from .rules import Cost
 from .shape import Shape, elems
 
@@ -231,24 +231,11 @@ def build_report(spec, rows: list[Row], tensor_elems: list[int], scope_types: di
     )
 
 
-class _gc_paused:
-    """The cyclic GC paused while many acyclic objects are built: its full passes re-walk every
-    row built so far (to_dict of 100,000 rows took 4x as long with it running)."""
-
-    def __enter__(self):
-        self.was_enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc):
-        if self.was_enabled:
-            gc.enable()
-
-
 def collapse(report: Report, depth: int) -> list[Row]:
     """Rows at most ``depth`` levels deep; deeper rows are summed into their ancestor at that depth."""
     if depth < 1:
         raise ValueError("depth must be at least 1")
-    with _gc_paused():
+    with gc_paused():
         return _collapse(report, depth)
 
 
@@ -356,7 +343,7 @@ def row_dict(r: Row) -> dict:
 
 
 def to_dict(report: Report, rows: list[Row] | None = None) -> dict:
-    with _gc_paused():
+    with gc_paused():
         return _to_dict(report, rows)
 
 

@@ -6,12 +6,13 @@ level and gives every mapping and list its line so errors can point at ``file:li
 """
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 from dataclasses import dataclass, field
 
 import yaml
+
+from .gcpause import gc_paused
 
 
 class SpecError(Exception):
@@ -109,20 +110,6 @@ for _loader in (_LineLoader, _FastLineLoader):
     if _loader is not None:
         _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
         _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
-
-
-class gc_paused:
-    """Pause the cyclic garbage collector while a large acyclic structure is built (a parsed
-    spec, a report's rows): its full passes would re-walk everything built so far, which made a
-    100,000-layer spec about twice as slow. Cycles made meanwhile are collected afterwards."""
-
-    def __enter__(self):
-        self.was_enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc):
-        if self.was_enabled:
-            gc.enable()
 
 
 def _load_yaml(text: str):
