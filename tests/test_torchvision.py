@@ -146,47 +146,14 @@ def test_aux_classifiers_match_torchvision(name):
 
 # ---------------------------------------------------------------- saved for backward, whole networks
 
-# Where archcalc's count of what backward keeps differs from autograd's, worked out by hand:
-# name -> [(activation elements, fixed bytes) autograd keeps minus archcalc's, why]. The layer-level
-# mechanisms are pinned one by one in test_torch_layers.py (SAVED_GAPS).
-
-
-def saved_by_autograd(model, input_shape):
-    """(activation elements, fixed bytes) kept for backward in one training-mode pass at batch 1,
-    each storage once, parameters and buffers left out; as in test_torch_layers.torch_saved."""
-    model_storages = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
-    kept = {}
-
-    def pack(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in model_storages:
-            kept[storage.data_ptr()] = (storage.nbytes(), t.dtype, t.dim())
-        return t
-
-    x = torch.randn((1, *input_shape), requires_grad=True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model.train()(x)
-    act_elems = sum(n // 4 for n, dtype, dim in kept.values() if dtype == torch.float32 and dim >= 2)
-    fixed_bytes = sum(n for n, dtype, dim in kept.values() if not (dtype == torch.float32 and dim >= 2))
-    return act_elems, fixed_bytes
-
-
-class FusedDropout(torch.nn.Module if torch else object):
-    """nn.Dropout as CUDA runs it (native_dropout, a bool mask kept), which archcalc models. On CPU
-    nn.Dropout keeps a float noise tensor instead, 4 bytes per element."""
-
-    def __init__(self, p):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x):
-        return torch.native_dropout(x, self.p, True)[0]
+# Autograd's count and the GPU's dropout, as the layer-level checks define them.
+from test_torch_layers import NativeDropout, torch_saved  # noqa: E402
 
 
 def with_fused_dropout(module):
     for name, child in module.named_children():
         if isinstance(child, torch.nn.Dropout):
-            setattr(module, name, FusedDropout(child.p))
+            setattr(module, name, NativeDropout(child.p))
         else:
             with_fused_dropout(child)
     return module
@@ -201,7 +168,7 @@ def test_saved_for_backward_matches_autograd(name):
         # The VGG specs are the paper's Table 1, without torchvision's AdaptiveAvgPool2d((7, 7)):
         # an identity at 224 for every count, but in training it writes a 512x7x7 copy fc6 keeps.
         model.avgpool = torch.nn.Identity()
-    theirs = saved_by_autograd(model, report.input)
+    theirs = torch_saved(model, report.input)
     t = report.totals
     ours = (t.saved_elems, t.saved_fixed_bytes + t.saved_batch_bytes)  # batch 1
     assert ours == theirs, "saved for backward (activation elements, fixed bytes): archcalc vs autograd"
