@@ -121,7 +121,7 @@ def _check_case(spec: Spec, i: int, case: dict, report: Report) -> list[Outcome]
         if row is None:
             raise SpecError(f"expect: no layer or block {name!r} (or the name is not unique; use its full path)",
                             file=spec.file, line=line)
-        actual = row_dict(row)
+        actual = row_dict(row, report)
         for key, value in (expected or {}).items():
             if key not in actual:
                 raise SpecError(f"expect: unknown layer quantity {key!r}; known: {', '.join(actual)}",

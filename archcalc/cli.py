@@ -52,7 +52,8 @@ def main() -> None:
 @click.option("--depth", type=click.IntRange(min=1), help="Collapse blocks deeper than this into their totals.")
 @click.option("--format", "fmt", default="table", show_default=True, type=FORMAT_CHOICE)
 @click.option("--columns", metavar="A,B,...",
-              help="Columns to show: name,type,out,params,weights,biases,macs,flops,act,saved,rf,jump,ops,connections.")
+              help="Columns to show: name,type,out,params,weights,biases,macs,flops,act,act_bytes,saved,saved_bytes,"
+                   "rf,jump,ops,connections.")
 @click.option("--strict", is_flag=True, help="Make a non-integer output size an error instead of a warning.")
 @click.option("--width", type=int, help="Table width in characters (default: the terminal's).")
 def table(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width):

@@ -112,6 +112,14 @@ class Report:
     def peak_bytes(self) -> int:
         return self.totals.peak_elems * self.itemsize * self.batch
 
+    # The same figures for one row (what that layer writes, and what it keeps for backward).
+    def row_out_bytes(self, r: Row) -> int:
+        return r.out_elems * self.itemsize * self.batch
+
+    def row_saved_bytes(self, r: Row) -> int:
+        per_sample = sum(s.elems * (s.itemsize or self.itemsize) for s in r.cost.saved if not s.per_batch)
+        return per_sample * self.batch + sum(s.elems * s.itemsize for s in r.cost.saved if s.per_batch)
+
     @property
     def warnings(self) -> list[tuple[str, str]]:
         return [(r.path, w) for r in self.rows for w in r.warnings]
@@ -331,12 +339,13 @@ def _totals_dict(t: Totals, report: Report) -> dict:
     }
 
 
-def row_dict(r: Row) -> dict:
+def row_dict(r: Row, report: Report) -> dict:
     return {
         "name": r.name, "path": r.path, "type": r.type, "line": r.line, "out": list(r.out),
         "params": r.params, "weight_params": r.weight_params, "bias_params": r.bias_params,
         "buffer_elems": r.buffer_elems, "macs": r.macs, "flops": r.flops, "other_ops": r.other_ops,
         "connections": r.connections, "out_elems": r.out_elems, "saved_elems": r.saved_elems,
+        "out_bytes": report.row_out_bytes(r), "saved_bytes": report.row_saved_bytes(r),
         "rf": list(r.rf), "jump": list(r.jump), "aux": r.aux, "warnings": list(r.warnings),
         "arithmetic": list(r.steps),
     }
@@ -352,7 +361,7 @@ def _to_dict(report: Report, rows: list[Row] | None) -> dict:
         "schema_version": SCHEMA_VERSION,
         "name": report.name, "source": report.source, "notes": report.notes, "input": list(report.input),
         "batch": report.batch, "dtype": report.dtype, "bytes_per_elem": report.itemsize,
-        "layers": [row_dict(r) for r in (report.rows if rows is None else rows)],
+        "layers": [row_dict(r, report) for r in (report.rows if rows is None else rows)],
         "totals": _totals_dict(report.totals, report),
         "aux_totals": _totals_dict(report.aux_totals, report) if report.aux_totals else None,
         "warnings": [{"path": p, "message": w} for p, w in report.warnings],

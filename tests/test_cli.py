@@ -135,7 +135,10 @@ def test_json_batch_and_dtype_scale_bytes_only(spec_file):
     assert t["peak_bytes"] == PEAK * 2 * 8                     # 12,288
     assert t["saved_bytes"] == (SAVED * 2 + SAVED_FIXED_BYTES) * 8   # int64 indices stay 8 B: 21,504
     one = json.loads(cli("table", path, "--format", "json").stdout)
-    assert one["layers"] == data["layers"]                     # per-sample rows do not move
+    per_sample = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_bytes")} for r in rows]  # noqa: E731
+    assert per_sample(one["layers"]) == per_sample(data["layers"])  # per-sample rows do not move
+    # a row's bytes are its elements at 2 B for the whole batch of 8
+    assert [r["out_bytes"] for r in data["layers"]] == [r["out_elems"] * 2 * 8 for r in one["layers"]]
 
 
 def test_json_input_override_and_warnings(spec_file):

@@ -709,6 +709,8 @@ def test_bn_statistics_are_kept_once_per_batch():
     assert one.totals.saved_batch_bytes == 16 and three.totals.saved_batch_bytes == 16
     assert one.saved_bytes == 32 * 4 + 16
     assert three.saved_bytes == 3 * 32 * 4 + 16
+    bn = three.find("batchnorm1")
+    assert three.row_saved_bytes(bn) == 3 * 32 * 4 + 16 and three.row_out_bytes(bn) == 3 * 32 * 4
 
 
 def test_auto_names_skip_a_name_a_label_took():

@@ -89,7 +89,7 @@ def test_row_dict_and_to_dict():
         "t", "hand", [2, 4, 4], 1, "fp32", 4)
     assert [r["path"] for r in d["layers"]] == ["input", "c1", "maxpool1", "side/fc1", "fc1"]
     assert d["layers"][3]["aux"] is True and d["layers"][4]["aux"] is False
-    c1 = row_dict(rep.find("c1"))
+    c1 = row_dict(rep.find("c1"), rep)
     assert (c1["out"], c1["rf"], c1["jump"], c1["line"]) == ([2, 4, 4], [3, 3], [1, 1], 5)
     assert c1["params"] == c1["weight_params"] + c1["bias_params"] == 38
     # totals: params 38 + 45 (the aux fc's 27 are apart); MACs 576 + 40

@@ -22,6 +22,11 @@ def mb(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:,.1f} MB"
 
 
+def mb_number(n_bytes: int) -> str:
+    """Decimal megabytes without the unit, for a column whose title says "MB"."""
+    return f"{n_bytes / 1e6:,.2f}"
+
+
 def mib(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:,.1f} MiB"
 
@@ -34,7 +39,7 @@ def rf_text(rf) -> str:
 class Column:
     key: str
     title: str
-    value: Callable  # row -> raw value (exact, for CSV and JSON)
+    value: Callable  # (row, report) -> raw value (exact, for CSV and JSON)
     show: Callable  # raw value -> short text for tables
     numeric: bool = True
 
@@ -44,20 +49,22 @@ def _shape(v) -> str:
 
 
 COLUMNS = {c.key: c for c in (
-    Column("name", "layer", lambda r: r.path, str, numeric=False),
-    Column("type", "type", lambda r: r.type, str, numeric=False),
-    Column("out", "output (CxHxW)", lambda r: r.out, _shape, numeric=False),
-    Column("params", "params", lambda r: r.params, si),
-    Column("weights", "weights", lambda r: r.weight_params, si),
-    Column("biases", "biases", lambda r: r.bias_params, si),
-    Column("macs", "MACs", lambda r: r.macs, si),
-    Column("flops", "FLOPs (2xMACs)", lambda r: r.flops, si),
-    Column("act", "activations", lambda r: r.out_elems, si),
-    Column("saved", "saved for bwd", lambda r: r.saved_elems, si),
-    Column("rf", "RF", lambda r: r.rf, rf_text),
-    Column("jump", "stride", lambda r: r.jump, rf_text),
-    Column("ops", "other ops", lambda r: r.other_ops, si),
-    Column("connections", "connections", lambda r: r.connections, si),
+    Column("name", "layer", lambda r, rep: r.path, str, numeric=False),
+    Column("type", "type", lambda r, rep: r.type, str, numeric=False),
+    Column("out", "output (CxHxW)", lambda r, rep: r.out, _shape, numeric=False),
+    Column("params", "params", lambda r, rep: r.params, si),
+    Column("weights", "weights", lambda r, rep: r.weight_params, si),
+    Column("biases", "biases", lambda r, rep: r.bias_params, si),
+    Column("macs", "MACs", lambda r, rep: r.macs, si),
+    Column("flops", "FLOPs (2xMACs)", lambda r, rep: r.flops, si),
+    Column("act", "activations", lambda r, rep: r.out_elems, si),
+    Column("act_bytes", "act. MB", lambda r, rep: rep.row_out_bytes(r), mb_number),
+    Column("saved", "saved for bwd", lambda r, rep: r.saved_elems, si),
+    Column("saved_bytes", "saved MB", lambda r, rep: rep.row_saved_bytes(r), mb_number),
+    Column("rf", "RF", lambda r, rep: r.rf, rf_text),
+    Column("jump", "stride", lambda r, rep: r.jump, rf_text),
+    Column("ops", "other ops", lambda r, rep: r.other_ops, si),
+    Column("connections", "connections", lambda r, rep: r.connections, si),
 )}
 
 DEFAULT_COLUMNS = ("name", "out", "params", "macs", "act", "saved", "rf")

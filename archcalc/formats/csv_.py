@@ -18,10 +18,10 @@ def render(report, rows, columns, **_) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([c.key for c in columns])
     for r in rows:
-        w.writerow([_cell(c.value(r)) for c in columns])
+        w.writerow([_cell(c.value(r, report)) for c in columns])
     t = report.totals
     totals = {"name": "TOTAL", "params": t.params, "weights": t.weight_params, "biases": t.bias_params,
               "macs": t.macs, "flops": t.flops, "act": t.out_elems, "saved": t.saved_elems, "ops": t.other_ops,
-              "connections": t.connections}
+              "connections": t.connections, "act_bytes": report.out_bytes, "saved_bytes": report.saved_bytes}
     w.writerow([totals.get(c.key, "") for c in columns])
     return buf.getvalue()

@@ -9,7 +9,7 @@ def render(report, rows, columns, *, width: int | None = None, color: bool | Non
     title = report.name + (f" - {report.source}" if report.source else "")
     cells = []
     for r in rows:
-        line = [c.show(c.value(r)) for c in columns]
+        line = [c.show(c.value(r, report)) for c in columns]
         if r.aux and columns and columns[0].key == "name":
             line[0] += " (aux)"
         cells.append(line)
