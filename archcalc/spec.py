@@ -225,7 +225,8 @@ def _bundled_dir():
     return importlib.resources.files(f"{__package__}.specs")
 
 
-def _bundled_text(name: str) -> str | None:
+def bundled_text(name: str) -> str | None:
+    """The YAML text of a bundled spec, or None when there is no such spec."""
     folder = _bundled_folder()
     if folder is None:
         resource = _bundled_dir() / f"{name}.yaml"
@@ -264,7 +265,7 @@ def load(name_or_path: str) -> Spec:
                 line = path.read_bytes()[: e.start].count(b"\n") + 1
                 raise SpecError(f"not UTF-8 text: byte 0x{e.object[e.start]:02x}", file=str(path), line=line) from None
             return parse(text, file=str(path))
-    text = _bundled_text(name_or_path)
+    text = bundled_text(name_or_path)
     if text is None:
         known = ", ".join(bundled_names())
         raise SpecError(f"no bundled spec named {name_or_path!r} and no such file; bundled: {known}", file=name_or_path)

@@ -19,7 +19,7 @@ CIFAR_N = {20: 3, 56: 9, 110: 18}
 
 
 def bundled_text(name: str) -> str:
-    return (archcalc.spec._bundled_dir() / f"{name}.yaml").read_text(encoding="utf-8")
+    return archcalc.spec.bundled_text(name)
 
 
 def with_defaults(name: str, line: str):
