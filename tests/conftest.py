@@ -1,6 +1,6 @@
 """Shared test setup.
 
-Markers: ``torch`` / ``torchvision`` tests skip cleanly when the extra is not installed; with
+Markers: ``torch`` / ``torchvision`` / ``timm`` / ``pretrainedmodels`` tests skip cleanly when the extra is not installed; with
 ``ARCHCALC_REQUIRE_TORCH=1`` (set by .ci/run) they fail instead, so CI cannot pass by silently
 skipping the cross-checks. ``slow`` campaigns run only with ``--run-slow``.
 """
@@ -15,7 +15,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
-OPTIONAL = ("torch", "torchvision")
+# Each is a marker and a module of the `torch` extra: timm counts Inception-v4, and
+# pretrained-models.pytorch (with six, which it imports but does not declare) BN-Inception.
+OPTIONAL = ("torch", "torchvision", "timm", "pretrainedmodels")
 
 
 def _require_torch() -> bool:

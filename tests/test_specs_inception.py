@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
@@ -276,7 +275,8 @@ def _framework_count(model, size):
     return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2, shapes
 
 
-@pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="timm is not installed")
+@pytest.mark.torch
+@pytest.mark.timm
 def test_inception_v4_against_timm():
     import timm
 
@@ -286,8 +286,8 @@ def test_inception_v4_against_timm():
     assert _weighted_shapes(report) == shapes
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pretrainedmodels") is None,
-                    reason="pretrained-models.pytorch is not installed")
+@pytest.mark.torch
+@pytest.mark.pretrainedmodels
 def test_bn_inception_against_pretrainedmodels():
     from pretrainedmodels.models.bninception import BNInception
 
