@@ -216,14 +216,17 @@ def _then(a: Cost, b: Cost) -> Cost:
     n_tmp = max((int(s.of[3:]) + 1 for s in a.saved if s.of.startswith("tmp")), default=0)
     mid = "output" if b.alias else f"tmp{n_tmp}"  # storage of a's output inside the row
 
+    def moved(s: Saved, of: str) -> Saved:
+        return Saved(s.what, s.elems, of, s.itemsize, s.per_batch)
+
     def remap_a(s: Saved) -> Saved:
-        return replace(s, of=mid) if s.of == "output" else s
+        return moved(s, mid) if s.of == "output" else s
 
     def remap_b(s: Saved) -> Saved:
         if s.of == "input":
-            return replace(s, of=mid)
+            return moved(s, mid)
         if s.of.startswith("tmp"):
-            return replace(s, of=f"tmp{n_tmp + 1 + int(s.of[3:])}")
+            return moved(s, f"tmp{n_tmp + 1 + int(s.of[3:])}")
         return s
 
     return Cost(

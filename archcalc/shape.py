@@ -99,7 +99,7 @@ def window_out(n: int, w: Window, *, ceil: bool = False) -> AxisResult:
             f"output size below 1: {text} = {_num(Fraction(span, w.s) + 1)} "
             f"(the window of {w.k_eff} does not fit in {n}{_pad_text(w)})"
         )
-    exact_value = Fraction(span, w.s) + 1
+    even = span % w.s == 0
     dropped = False
     if ceil:
         size = -(-span // w.s) + 1
@@ -108,10 +108,11 @@ def window_out(n: int, w: Window, *, ceil: bool = False) -> AxisResult:
             dropped = True
     else:
         size = span // w.s + 1
-    even = exact_value.denominator == 1
     if even:
         arithmetic = f"{text} = {size}"
-    elif dropped:
+        return AxisResult(size=size, arithmetic=arithmetic, exact=True)
+    exact_value = Fraction(span, w.s) + 1  # only an inexact size needs its fraction printed
+    if dropped:
         arithmetic = (f"{text} = {_num(exact_value)}, rounded up (ceil mode) to {size + 1}, less the last window, "
                       f"which would start in the right padding: {size}")
     else:
