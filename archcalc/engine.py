@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass, field
 
 from . import rules
+from .gcpause import gc_paused
 from .report import Report, Row, build_report
 from .rules import RuleError
-from .shape import Shape, ShapeError, elems, fmt_shape
-from .gcpause import gc_paused
+from .shape import Shape, elems, fmt_shape
 from .spec import Map, Seq, Spec, SpecError, line_of
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}

@@ -145,6 +145,15 @@ class Report:
             return None
 
 
+def _storage(r: Row, s) -> tuple:
+    """Which storage a saved tensor is, so that two rows keeping the same tensor count it once."""
+    if s.of == "input":
+        return ("t", r.tensor_in[0])  # only single-input rules keep their input; merges keep nothing
+    if s.of == "output":
+        return ("t", r.tensor_out)
+    return ("tmp", r.path, s.of)  # an intermediate of this row alone
+
+
 def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) -> Totals:
     saved_act: dict = {}
     saved_fixed: dict = {}
@@ -163,14 +172,7 @@ def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None
         if not c.alias:
             out_elems += elems(r.out) + c.temp_elems
         for s in c.saved:
-            if s.of == "input":
-                if not r.tensor_in:
-                    continue
-                key = ("t", r.tensor_in[0])  # a saved input of a merge would be its first input; merges save none
-            elif s.of == "output":
-                key = ("t", r.tensor_out)
-            else:
-                key = ("tmp", r.path, s.of)
+            key = _storage(r, s)
             kept = saved_batch if s.per_batch else saved_act if s.itemsize == 0 else saved_fixed
             kept[key] = s.elems * (s.itemsize or 1)
     return Totals(
@@ -289,13 +291,7 @@ def _unique_saved(members: list[Row]) -> tuple:
     unique: dict = {}
     for m in members:
         for s in m.cost.saved:
-            if s.of == "input" and m.tensor_in:
-                key = ("t", m.tensor_in[0])
-            elif s.of == "output":
-                key = ("t", m.tensor_out)
-            else:
-                key = ("tmp", m.path, s.of)
-            unique[key] = s
+            unique[_storage(m, s)] = s
     return tuple(replace(s, of=f"tmp{i}") for i, s in enumerate(unique.values()))
 
 

@@ -18,7 +18,7 @@ Conventions (docs/conventions.md has the long form):
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from .shape import AxisResult, Shape, ShapeError, Window, elems, fmt_shape, same_padding, window_out
@@ -375,10 +375,9 @@ def avgpool(x: Shape, *, k=None, s=None, p=0, ceil: bool = False, global_: bool 
     return _pool("avgpool", x, k, s, p, 1, ceil, global_)
 
 
-def _adaptive_window(n: int, o: int) -> Window:
-    # PyTorch's adaptive bins span floor(i*n/o) .. ceil((i+1)*n/o); the widest bin bounds the field.
-    widest = max(-(-((i + 1) * n) // o) - (i * n) // o for i in range(o))
-    return Window(widest, max(n // o, 1))
+def _bin_widths(n: int, o: int) -> list[int]:
+    """PyTorch's adaptive bins: bin i spans floor(i*n/o) .. ceil((i+1)*n/o)."""
+    return [-(-((i + 1) * n) // o) - (i * n) // o for i in range(o)]
 
 
 @rule("adaptive_avgpool", "adaptive_pool")
@@ -386,12 +385,10 @@ def adaptive_avgpool(x: Shape, *, out) -> Cost:
     """Adaptive average pooling to a fixed output size (torchvision's AdaptiveAvgPool2d)."""
     c, h_in, w_in = _spatial(x, "adaptive_avgpool")
     h, w = _pair("out", out)
-    wins = (_adaptive_window(h_in, h), _adaptive_window(w_in, w))
-    n_out = c * h * w
-    ops = sum(
-        (-(-((i + 1) * h_in) // h) - (i * h_in) // h) * (-(-((j + 1) * w_in) // w) - (j * w_in) // w)
-        for i in range(h) for j in range(w)
-    ) * c
+    bins_h, bins_w = _bin_widths(h_in, h), _bin_widths(w_in, w)
+    # The widest bin bounds the receptive field; bins start floor(n/o) apart.
+    wins = (Window(max(bins_h), max(h_in // h, 1)), Window(max(bins_w), max(w_in // w, 1)))
+    ops = c * sum(bins_h) * sum(bins_w)  # every output adds its bin: sum over (i, j) of bin_h[i] x bin_w[j]
     steps = (f"{h_in}x{w_in} -> {h}x{w} in adaptive bins (up to {wins[0].k}x{wins[1].k} inputs each)",
              f"no parameters; adds: {ops:,} (not MACs)")
     # PyTorch runs a 1x1 output as a mean over H and W, whose backward needs only the input's size.

@@ -7,7 +7,6 @@ and tests/test_torchvision.py.
 """
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
