@@ -109,6 +109,11 @@ class Report:
         return (t.saved_elems * self.itemsize + t.saved_fixed_bytes) * self.batch + t.saved_batch_bytes
 
     @property
+    def saved_fixed_total_bytes(self) -> int:
+        """The part of saved_bytes that is not activations: indices and masks, BN statistics."""
+        return self.totals.saved_fixed_bytes * self.batch + self.totals.saved_batch_bytes
+
+    @property
     def peak_bytes(self) -> int:
         return self.totals.peak_elems * self.itemsize * self.batch
 

@@ -709,6 +709,7 @@ def test_bn_statistics_are_kept_once_per_batch():
     assert one.totals.saved_batch_bytes == 16 and three.totals.saved_batch_bytes == 16
     assert one.saved_bytes == 32 * 4 + 16
     assert three.saved_bytes == 3 * 32 * 4 + 16
+    assert three.saved_fixed_total_bytes == 16  # no indices or masks: the statistics alone
     bn = three.find("batchnorm1")
     assert three.row_saved_bytes(bn) == 3 * 32 * 4 + 16 and three.row_out_bytes(bn) == 3 * 32 * 4
 

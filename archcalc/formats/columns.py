@@ -92,7 +92,8 @@ def summary_lines(report) -> list[str]:
         f"MACs: {t.macs:,} ({si(t.macs, 2)}) per sample; FLOPs = 2 x MACs = {si(t.flops, 2)}",
         f"forward activations: {t.out_elems:,} elements per sample = {mb(report.out_bytes)} ({mib(report.out_bytes)}) at {per}",
         f"saved for backward: {t.saved_elems:,} elements per sample = {mb(report.saved_bytes)} at {per}"
-        + (f" (incl. {t.saved_fixed_bytes * b:,} B of indices, masks, statistics)" if t.saved_fixed_bytes else ""),
+        + (f" (incl. {report.saved_fixed_total_bytes:,} B of indices, masks, BN statistics)"
+           if report.saved_fixed_total_bytes else ""),
         f"peak inference memory: {t.peak_elems:,} elements = {mb(report.peak_bytes)} at {per}",
     ]
     if report.aux_totals:
