@@ -5,10 +5,13 @@
     >>> report.totals.params
     138357544
 """
-from .engine import DTYPE_BYTES, analyze
+from .analysis import analyze, cost
+from .expand import expand
+from .graph import Graph, Node
 from .report import Report, Row, collapse, to_dict
 from .spec import Spec, SpecError, bundled_names, load, parse
+from .units import DTYPE_BYTES
 
-__all__ = ["analyze", "load", "parse", "bundled_names", "collapse", "to_dict", "Report", "Row", "Spec",
-           "SpecError", "DTYPE_BYTES"]
+__all__ = ["analyze", "expand", "cost", "load", "parse", "bundled_names", "collapse", "to_dict", "Graph", "Node",
+           "Report", "Row", "Spec", "SpecError", "DTYPE_BYTES"]
 __version__ = "0.1.0"

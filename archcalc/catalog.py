@@ -6,7 +6,7 @@ import io
 import json
 from dataclasses import asdict, dataclass
 
-from .engine import analyze
+from .analysis import analyze
 from .spec import bundled_names, load
 
 
@@ -29,7 +29,7 @@ def bundled_summaries() -> list[Summary]:
 
 
 def render_summaries(summaries: list[Summary], fmt: str) -> str:
-    from .formats.columns import si
+    from .units import si
     from .shape import fmt_shape
 
     if fmt == "json":

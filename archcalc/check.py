@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .engine import analyze
+from .analysis import analyze
 from .report import Report, aggregate, row_dict, to_dict
 from .spec import Spec, SpecError, line_of
 

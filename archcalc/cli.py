@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from .units import DTYPE_BYTES
+
 FORMAT_CHOICE = click.Choice(["table", "md", "csv", "json"])
 
 # At exit the interpreter runs one more full garbage collection over everything the imports made
@@ -48,12 +50,13 @@ def main() -> None:
 @click.argument("spec")
 @click.option("--input", "input_shape", callback=_shape, metavar="CxHxW", help="Override the spec's input shape.")
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1), help="Batch size (scales activation bytes).")
-@click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "fp16", "bf16", "int8"]))
+@click.option("--dtype", default="fp32", show_default=True, type=click.Choice(list(DTYPE_BYTES)))
 @click.option("--depth", type=click.IntRange(min=1), help="Collapse blocks deeper than this into their totals.")
 @click.option("--format", "fmt", default="table", show_default=True, type=FORMAT_CHOICE)
 @click.option("--columns", metavar="A,B,...",
-              help="Columns to show: name,type,out,params,weights,biases,macs,flops,act,act_bytes,saved,saved_bytes,"
-                   "rf,jump,ops,connections.")
+              help="Comma-separated columns, named as the JSON keys: path, name, type, out, params, weight_params, "
+                   "bias_params, buffer_elems, macs, flops, other_ops, connections, out_elems, out_bytes, "
+                   "saved_elems, saved_bytes, rf, jump. Default: path, out, params, macs, out_elems, saved_elems, rf.")
 @click.option("--strict", is_flag=True, help="Make a non-integer output size an error instead of a warning.")
 @click.option("--width", type=int, help="Table width in characters (default: the terminal's).")
 def table(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width):

@@ -22,13 +22,15 @@ class Row:
     line: int
     out: Shape
     cost: Cost
+    mem: object  # profiles.Memory: what the framework keeps and allocates for this row
     rf: tuple[int, int]
     jump: tuple[int, int]
     aux: bool  # on a training-only side branch (GoogLeNet's auxiliary classifiers)
     ancestors: tuple  # ((path, type), ...) of the enclosing blocks, branches and groups
     args: dict
-    tensor_in: tuple[int, ...]
-    tensor_out: int
+    tensor_in: tuple[int, ...]  # storages read
+    tensor_out: int  # the storage written (an in-place op or a view writes its input's)
+    inputs: tuple[str, ...] = ()  # paths of the rows whose outputs this one reads
 
     weight_params = property(lambda self: self.cost.weight_params)
     bias_params = property(lambda self: self.cost.bias_params)
@@ -48,7 +50,7 @@ class Row:
     @property
     def saved_elems(self) -> int:
         """Activation-dtype elements this layer keeps for backward (may share a tensor with a neighbour)."""
-        return sum(s.elems for s in self.cost.saved if s.itemsize == 0)
+        return sum(s.elems for s in self.mem.saved if s.itemsize == 0)
 
     @property
     def depth(self) -> int:
@@ -89,6 +91,7 @@ class Report:
     totals: Totals
     aux_totals: Totals | None
     scope_types: dict = field(default_factory=dict)
+    profile: str = "pytorch"
 
     # Batch-scaled bytes: the figures a memory budget needs.
     @property
@@ -122,8 +125,8 @@ class Report:
         return r.out_elems * self.itemsize * self.batch
 
     def row_saved_bytes(self, r: Row) -> int:
-        per_sample = sum(s.elems * (s.itemsize or self.itemsize) for s in r.cost.saved if not s.per_batch)
-        return per_sample * self.batch + sum(s.elems * s.itemsize for s in r.cost.saved if s.per_batch)
+        per_sample = sum(s.elems * (s.itemsize or self.itemsize) for s in r.mem.saved if not s.per_batch)
+        return per_sample * self.batch + sum(s.elems * s.itemsize for s in r.mem.saved if s.per_batch)
 
     @property
     def warnings(self) -> list[tuple[str, str]]:
@@ -153,13 +156,17 @@ class Report:
 def _storage(r: Row, s) -> tuple:
     """Which storage a saved tensor is, so that two rows keeping the same tensor count it once."""
     if s.of == "input":
-        return ("t", r.tensor_in[0])  # only single-input rules keep their input; merges keep nothing
+        return ("t", r.tensor_in[0])
+    if s.of.startswith("input"):  # operand N of a merge
+        return ("t", r.tensor_in[int(s.of[5:])])
     if s.of == "output":
         return ("t", r.tensor_out)
     return ("tmp", r.path, s.of)  # an intermediate of this row alone
 
 
 def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) -> Totals:
+    """Totals of rows; a saved tensor is counted once per storage, at the storage's size (a view
+    such as a chunk keeps its whole storage alive)."""
     saved_act: dict = {}
     saved_fixed: dict = {}
     saved_batch: dict = {}
@@ -167,6 +174,7 @@ def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None
     params = weight_params = bias_params = buffer_elems = macs = other_ops = connections = out_elems = 0
     for r in rows:
         c = r.cost
+        m = r.mem
         params += c.weight_params + c.bias_params
         weight_params += c.weight_params
         bias_params += c.bias_params
@@ -174,12 +182,16 @@ def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None
         macs += c.macs
         other_ops += c.other_ops
         connections += c.connections
-        if not c.alias:
-            out_elems += elems(r.out) + c.temp_elems
-        for s in c.saved:
+        if not m.alias:
+            out_elems += elems(r.out) + m.temp_elems
+        for s in m.saved:
             key = _storage(r, s)
-            kept = saved_batch if s.per_batch else saved_act if s.itemsize == 0 else saved_fixed
-            kept[key] = s.elems * (s.itemsize or 1)
+            if s.per_batch:
+                saved_batch[key] = s.elems * s.itemsize
+            elif s.itemsize:
+                saved_fixed[key] = s.elems * s.itemsize
+            else:
+                saved_act[key] = tensor_elems[key[1]] if key[0] == "t" else s.elems
     return Totals(
         params=params,
         weight_params=weight_params,
@@ -201,7 +213,7 @@ def _peak(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) ->
     # At inference a training copy (dropout) is its input's storage: map its tensor back to it.
     storage: dict[int, int] = {}
     for r in rows:
-        if r.cost.alias and r.tensor_in and r.tensor_out != r.tensor_in[0]:
+        if r.mem.alias and r.tensor_in and r.tensor_out != r.tensor_in[0]:
             storage[r.tensor_out] = storage.get(r.tensor_in[0], r.tensor_in[0])
     # The rows' tensor ids as the inference pass sees them (no Row copies: replace() per row cost
     # more than the whole walk below).
@@ -224,7 +236,7 @@ def _peak(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) ->
         if tensor_out not in live:
             live.add(tensor_out)
             live_elems += tensor_elems[tensor_out]
-        peak = max(peak, live_elems + r.cost.temp_elems)
+        peak = max(peak, live_elems + r.mem.temp_elems)
         for t in set(ins[i]):
             if last_read.get(t) == i and t != final_tensor and t != tensor_out and t in live:
                 live.discard(t)
@@ -232,17 +244,17 @@ def _peak(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) ->
     return peak
 
 
-def build_report(spec, rows: list[Row], tensor_elems: list[int], scope_types: dict, *, input_shape: Shape,
-                 batch: int, dtype: str, itemsize: int) -> Report:
+def build_report(graph, rows: list[Row], tensor_elems: list[int], *, batch: int, dtype: str, itemsize: int,
+                 profile: str) -> Report:
     main = [r for r in rows if not r.aux]
     aux = [r for r in rows if r.aux]
     final = main[-1].tensor_out if main else None
     return Report(
-        name=spec.name, source=spec.source, notes=spec.notes, file=spec.file, input=tuple(input_shape),
+        name=graph.name, source=graph.source, notes=graph.notes, file=graph.file, input=tuple(graph.input),
         batch=batch, dtype=dtype, itemsize=itemsize, rows=tuple(rows),
         totals=_sum_rows(main, tensor_elems, final),
         aux_totals=_sum_rows(aux, tensor_elems, None) if aux else None,
-        scope_types=dict(scope_types),
+        scope_types=dict(graph.scope_types), profile=profile,
     )
 
 
@@ -295,7 +307,7 @@ def _unique_saved(members: list[Row]) -> tuple:
     the next conv's saved input; summing the rows would count it twice)."""
     unique: dict = {}
     for m in members:
-        for s in m.cost.saved:
+        for s in m.mem.saved:
             unique[_storage(m, s)] = s
     return tuple(replace(s, of=f"tmp{i}") for i, s in enumerate(unique.values()))
 
@@ -310,15 +322,15 @@ def _aggregate(path: str, members: list[Row], type_name: str) -> Row:
         macs=sum(m.macs for m in members),
         other_ops=sum(m.other_ops for m in members),
         connections=sum(m.connections for m in members),
-        saved=_unique_saved(members),
         warnings=tuple(w for m in members for w in m.warnings),
     )
     return Row(
         name=path.rsplit("/", 1)[-1], path=path, type=type_name, line=members[0].line, out=last.out, cost=cost,
+        mem=type(last.mem)(saved=_unique_saved(members)),
         rf=tuple(max(m.rf[i] for m in members) for i in range(2)),
         jump=tuple(max(m.jump[i] for m in members) for i in range(2)),
         aux=all(m.aux for m in members), ancestors=members[0].ancestors[: path.count("/")], args={},
-        tensor_in=members[0].tensor_in, tensor_out=last.tensor_out,
+        tensor_in=members[0].tensor_in, tensor_out=last.tensor_out, inputs=members[0].inputs,
     )
 
 
@@ -347,7 +359,7 @@ def row_dict(r: Row, report: Report) -> dict:
         "buffer_elems": r.buffer_elems, "macs": r.macs, "flops": r.flops, "other_ops": r.other_ops,
         "connections": r.connections, "out_elems": r.out_elems, "saved_elems": r.saved_elems,
         "out_bytes": report.row_out_bytes(r), "saved_bytes": report.row_saved_bytes(r),
-        "rf": list(r.rf), "jump": list(r.jump), "aux": r.aux, "warnings": list(r.warnings),
+        "rf": list(r.rf), "jump": list(r.jump), "aux": r.aux, "inputs": list(r.inputs), "warnings": list(r.warnings),
         "arithmetic": list(r.steps),
     }
 
@@ -361,7 +373,7 @@ def _to_dict(report: Report, rows: list[Row] | None) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "name": report.name, "source": report.source, "notes": report.notes, "input": list(report.input),
-        "batch": report.batch, "dtype": report.dtype, "bytes_per_elem": report.itemsize,
+        "batch": report.batch, "dtype": report.dtype, "bytes_per_elem": report.itemsize, "profile": report.profile,
         "layers": [row_dict(r, report) for r in (report.rows if rows is None else rows)],
         "totals": _totals_dict(report.totals, report),
         "aux_totals": _totals_dict(report.aux_totals, report) if report.aux_totals else None,

@@ -11,9 +11,9 @@ Conventions (docs/conventions.md has the long form):
   papers and ``torch.utils.flop_counter`` do. Pooling, normalisation, activations and adds are
   counted apart in ``other_ops`` (one per output element, or the window size per output for
   pooling, the EECS 498 convention).
-- ``saved`` lists the tensors autograd keeps for backward, by whose storage they are (the layer's
-  input, its output, or an intermediate of a fused layer), so the engine can count a tensor that
-  two layers keep only once.
+- What a framework keeps for backward, runs in place or allocates is not a rule's business: a rule
+  lists its ``parts`` (the operations a row is made of) and a profile (archcalc/profiles/) says
+  what each part's framework does.
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True)
 class Saved:
-    """One tensor kept for backward. ``of`` names the storage: 'input', 'output' or 'tmpN'."""
+    """One tensor kept for backward (profiles say which). ``of`` names the storage: 'input',
+    'inputN' (operand N of a merge), 'output' or 'tmpN' (an intermediate of the row)."""
 
     what: str
     elems: int
@@ -40,7 +41,26 @@ class Saved:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One framework operation of a row (a conv + BN + ReLU row has three): what a profile needs
+    to say what the framework keeps and allocates for it."""
+
+    type: str  # a rule name
+    x: object  # the input shape (a tuple of shapes for a merge)
+    out: Shape
+    args: tuple = ()  # (key, value) pairs a profile may read: inplace, size ...
+
+    def arg(self, key: str, default=None):
+        for k, v in self.args:
+            if k == key:
+                return v
+        return default
+
+
+@dataclass(frozen=True)
 class Cost:
+    """What a layer is, whatever framework runs it."""
+
     out: Shape
     weight_params: int = 0
     bias_params: int = 0
@@ -48,13 +68,10 @@ class Cost:
     macs: int = 0
     other_ops: int = 0
     connections: int = 0  # LeCun's count: input-to-output links incl. bias, one per MAC + bias add
-    saved: tuple[Saved, ...] = ()
-    temp_elems: int = 0  # intermediates of a fused layer, alive only while it runs (inference)
-    alias: bool = False  # the output reuses the input's storage (in-place op, view, identity)
-    train_copy: bool = False  # an alias at inference that allocates a new output in training (dropout)
     window: tuple[Window, Window] | None = None  # for the receptive field; None = pointwise
     steps: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    parts: tuple[Part, ...] = ()  # the framework operations, in order; empty: the rule itself
 
     @property
     def params(self) -> int:
@@ -122,9 +139,19 @@ def apply(r: Rule, x, args: dict) -> Cost:
     check_args(r, args)
     kwargs = {_KEY_TO_PARAM.get(k, k): v for k, v in args.items()}
     try:
-        return r.fn(x, **kwargs)
+        cost = r.fn(x, **kwargs)
     except ShapeError as e:
         raise RuleError(str(e)) from None
+    if not cost.parts:  # one operation: the rule itself
+        xs = tuple(x.values()) if r.merge else x
+        cost = replace(cost, parts=(Part(r.name, xs, cost.out, tuple(_part_args(r, args))),))
+    return cost
+
+
+def _part_args(r: Rule, args: dict):
+    """The row's arguments with the rule's defaults, as (key, value) pairs a profile can read."""
+    for key, default in r.defaults.items():
+        yield key, args.get(key, default)
 
 
 # ---------------------------------------------------------------- argument readers
@@ -212,23 +239,6 @@ def _kernel_words(wins: tuple[Window, Window]) -> str:
 
 def _then(a: Cost, b: Cost) -> Cost:
     """Layer a followed by pointwise layer b, reported as one row (conv + BN + ReLU)."""
-    # a's tmps keep their numbers; a's output (when b does not overwrite it) and b's tmps go after them.
-    n_tmp = max((int(s.of[3:]) + 1 for s in a.saved if s.of.startswith("tmp")), default=0)
-    mid = "output" if b.alias else f"tmp{n_tmp}"  # storage of a's output inside the row
-
-    def moved(s: Saved, of: str) -> Saved:
-        return Saved(s.what, s.elems, of, s.itemsize, s.per_batch)
-
-    def remap_a(s: Saved) -> Saved:
-        return moved(s, mid) if s.of == "output" else s
-
-    def remap_b(s: Saved) -> Saved:
-        if s.of == "input":
-            return moved(s, mid)
-        if s.of.startswith("tmp"):
-            return moved(s, f"tmp{n_tmp + 1 + int(s.of[3:])}")
-        return s
-
     return Cost(
         out=b.out,
         weight_params=a.weight_params + b.weight_params,
@@ -237,12 +247,10 @@ def _then(a: Cost, b: Cost) -> Cost:
         macs=a.macs + b.macs,
         other_ops=a.other_ops + b.other_ops,
         connections=a.connections + b.connections,
-        saved=tuple(remap_a(s) for s in a.saved) + tuple(remap_b(s) for s in b.saved),
-        temp_elems=max(a.temp_elems, b.temp_elems) + (0 if b.alias else elems(a.out)),
-        alias=a.alias and b.alias,
         window=a.window,
         steps=a.steps + b.steps,
         warnings=a.warnings + b.warnings,
+        parts=a.parts + b.parts,
     )
 
 
@@ -310,10 +318,10 @@ def conv(x: Shape, *, out: int, k, s=1, p=0, d=1, g: int = 1, bias: bool = True,
         bias_params=biases,
         macs=macs,
         connections=macs + (out * positions if biases else 0),
-        saved=(Saved("input", elems(x), "input"),),
         window=wins,
         steps=tuple(steps),
         warnings=tuple(warnings),
+        parts=(Part("conv", x, (out, h, w)),),
     )
     return _post(core, bn=bn, act=act, inplace=inplace)
 
@@ -356,11 +364,8 @@ def _pool(kind: str, x: Shape, k, s, p, d, ceil, global_) -> Cost:
     kk = wins[0].k * wins[1].k
     out = (c, h, w)
     n_out = elems(out)
-    saved = [Saved("input", elems(x), "input")]
-    if kind == "maxpool":
-        saved.append(Saved("argmax indices (int64)", n_out, "tmp0", itemsize=8))
     steps.append(f"no parameters; {'compares' if kind == 'maxpool' else 'adds'}: {n_out:,} outputs x {kk} = {n_out * kk:,} (not MACs)")
-    return Cost(out=out, other_ops=n_out * kk, saved=tuple(saved), window=wins, steps=tuple(steps), warnings=tuple(warnings))
+    return Cost(out=out, other_ops=n_out * kk, window=wins, steps=tuple(steps), warnings=tuple(warnings))
 
 
 @rule("maxpool", "pool")
@@ -391,9 +396,7 @@ def adaptive_avgpool(x: Shape, *, out) -> Cost:
     ops = c * sum(bins_h) * sum(bins_w)  # every output adds its bin: sum over (i, j) of bin_h[i] x bin_w[j]
     steps = (f"{h_in}x{w_in} -> {h}x{w} in adaptive bins (up to {wins[0].k}x{wins[1].k} inputs each)",
              f"no parameters; adds: {ops:,} (not MACs)")
-    # PyTorch runs a 1x1 output as a mean over H and W, whose backward needs only the input's size.
-    saved = () if (h, w) == (1, 1) else (Saved("input", elems(x), "input"),)
-    return Cost(out=(c, h, w), other_ops=ops, saved=saved, window=wins, steps=steps)
+    return Cost(out=(c, h, w), other_ops=ops, window=wins, steps=steps)
 
 
 @rule("lrn")
@@ -402,13 +405,8 @@ def lrn(x: Shape, *, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: 
     c, h, w = _spatial(x, "lrn")
     size = _int("size", size)
     n = elems(x)
-    # PyTorch's LocalResponseNorm is composed of ops; autograd keeps the input (for x*x and x/div), the
-    # squares zero-padded by size-1 channels (avg_pool3d's input), the pow base k + alpha*avg, and div.
-    padded = (c + size - 1) * h * w
     return Cost(
         out=x, other_ops=n * size,
-        saved=(Saved("input", n, "input"), Saved("padded squares", padded, "tmp0"),
-               Saved("pow base", n, "tmp1"), Saved("divisor", n, "tmp2")),
         steps=(f"no parameters; each output sums {size} squared neighbours: {n:,} x {size} = {n * size:,} ops (not MACs)",),
     )
 
@@ -424,43 +422,39 @@ def batchnorm(x: Shape, *, affine: bool = True) -> Cost:
     return Cost(
         out=x, weight_params=c if affine else 0, bias_params=c if affine else 0, buffer_elems=2 * c,
         other_ops=n,
-        saved=(Saved("input", n, "input"), Saved("batch mean, inv std (fp32)", 2 * c, "tmp0", itemsize=4, per_batch=True)),
         steps=tuple(steps),
+        parts=(Part("batchnorm", x, x),),
     )
 
 
-# What autograd keeps for an activation (PyTorch 2.x, read with torch.autograd.graph.saved_tensors_hooks):
-# relu, sigmoid and tanh keep their output either way; elu and leaky_relu keep their input, or in place
-# their output; relu6, gelu, silu and hardswish keep their input, and in place a copy of the input made
-# before it is overwritten, so in place saves no backward memory for them.
-_SAVES_OUTPUT = {"relu", "sigmoid", "tanh"}
-_INPLACE_SAVES_OUTPUT = _SAVES_OUTPUT | {"elu", "leaky_relu"}
-ACTIVATIONS = {"relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "elu"}
-# torch.nn offers inplace=True for these, and torchvision builds them so; nn.Tanh, nn.Sigmoid and
-# nn.GELU have no in-place form, so by default they allocate their output.
+ACTIVATIONS = {"relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "hardswish", "hardsigmoid", "elu"}
+# How torchvision builds them: torch.nn offers inplace=True for these and torchvision uses it; nn.Tanh,
+# nn.Sigmoid and nn.GELU have no in-place form, and torchvision's squeeze-excitation gate builds
+# nn.Hardsigmoid without it. A profile decides what running in place means for memory.
 INPLACE_BY_DEFAULT = {"relu", "relu6", "leaky_relu", "elu", "hardswish", "silu"}
 
 
-def _activation(kind: str, x: Shape, *, inplace: bool | None) -> Cost:
+def _activation(kind: str, x: Shape, *, inplace: bool | None, slope: float | None = None) -> Cost:
     inplace = kind in INPLACE_BY_DEFAULT if inplace is None else _bool("inplace", inplace)
     n = elems(x)
-    if kind in (_INPLACE_SAVES_OUTPUT if inplace else _SAVES_OUTPUT):
-        saved = Saved("output", n, "output")
-    elif inplace:
-        saved = Saved("copy of the input (in-place op)", n, "tmp0")
-    else:
-        saved = Saved("input", n, "input")
+    how = f" (slope {slope})" if slope is not None else ""
     return Cost(
-        out=x, other_ops=n, alias=inplace, saved=(saved,),
-        steps=(f"{kind}{' (in place)' if inplace else ''}: {n:,} elementwise ops",),
+        out=x, other_ops=n, parts=(Part(kind, x, x, (("inplace", inplace),)),),
+        steps=(f"{kind}{how}{' (in place)' if inplace else ''}: {n:,} elementwise ops",),
     )
 
 
 def _register_activation(kind: str) -> None:
-    def act_rule(x: Shape, *, inplace: bool | None = None) -> Cost:
-        return _activation(kind, x, inplace=inplace)
+    default = "true, as torchvision builds it" if kind in INPLACE_BY_DEFAULT else "false, as torchvision builds it"
+    if kind == "leaky_relu":
+        def act_rule(x: Shape, *, slope: float = 0.01, inplace: bool | None = None) -> Cost:
+            if isinstance(slope, bool) or not isinstance(slope, (int, float)):
+                raise RuleError(f"slope must be a number, got {slope!r}")
+            return _activation(kind, x, inplace=inplace, slope=slope)
+    else:
+        def act_rule(x: Shape, *, inplace: bool | None = None) -> Cost:
+            return _activation(kind, x, inplace=inplace)
 
-    default = "true, as torchvision builds it" if kind in INPLACE_BY_DEFAULT else "false: torch.nn has no in-place form"
     act_rule.__doc__ = f"{kind} activation (inplace: {default})."
     rule(kind, *(("swish",) if kind == "silu" else ()))(act_rule)
 
@@ -473,7 +467,7 @@ for _kind in sorted(ACTIVATIONS):
 def softmax(x: Shape) -> Cost:
     """Softmax over classes: no parameters; backward keeps its output."""
     n = elems(x)
-    return Cost(out=x, other_ops=n, saved=(Saved("output", n, "output"),), steps=(f"{n:,} exponentials and a normalisation",))
+    return Cost(out=x, other_ops=n, steps=(f"{n:,} exponentials and a normalisation",))
 
 
 @rule("dropout")
@@ -482,7 +476,7 @@ def dropout(x: Shape, *, p: float = 0.5) -> Cost:
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
         raise RuleError(f"p must be a probability in [0, 1), got {p!r}")
     n = elems(x)
-    return Cost(out=x, other_ops=n, alias=True, train_copy=True, saved=(Saved("mask (bool)", n, "tmp0", itemsize=1),),
+    return Cost(out=x, other_ops=n,
                 steps=(f"p = {p}; identity at inference, a {n:,}-element mask in training",))
 
 
@@ -493,13 +487,13 @@ def flatten(x: Shape) -> Cost:
     # The vector as a whole covers the whole map, so a following fc sees the field it would see
     # without the flatten.
     wins = (Window(x[1]), Window(x[2])) if len(x) == 3 else None
-    return Cost(out=(n,), alias=True, window=wins, steps=(f"{fmt_shape(x)} = {n:,}",))
+    return Cost(out=(n,), window=wins, steps=(f"{fmt_shape(x)} = {n:,}",))
 
 
 @rule("identity")
 def identity(x: Shape) -> Cost:
     """Pass the input through unchanged."""
-    return Cost(out=x, alias=True)
+    return Cost(out=x)
 
 
 @rule("fc", "linear")
@@ -517,7 +511,7 @@ def fc(x: Shape, *, out: int, bias: bool = True, bn: bool = False, act: str = "n
     # A spatial input is seen whole: as a receptive field the layer is a kernel of the map's size.
     wins = (Window(x[1]), Window(x[2])) if len(x) == 3 else None
     core = Cost(out=(out,), weight_params=weights, bias_params=biases, macs=weights,
-                connections=weights + biases, saved=(Saved("input", n_in, "input"),), window=wins, steps=tuple(steps))
+                connections=weights + biases, window=wins, steps=tuple(steps), parts=(Part("fc", x, (out,)),))
     return _post(core, bn=bn, act=act, inplace=inplace)
 
 
@@ -532,7 +526,7 @@ def subsample(x: Shape, *, k=2, s=None, act: str = "none", inplace: bool | None 
     steps += [f"weights: {c} coefficients, biases: {c} (one each per map)",
               f"connections: {n_out:,} outputs x ({kk} inputs + bias) = {n_out * (kk + 1):,}"]
     core = Cost(out=(c, h, w), weight_params=c, bias_params=c, macs=n_out, other_ops=n_out * (kk - 1),
-                connections=n_out * (kk + 1), saved=(Saved("input", elems(x), "input"),), window=wins,
+                connections=n_out * (kk + 1), window=wins, parts=(Part("subsample", x, (c, h, w)),),
                 steps=tuple(steps), warnings=tuple(warnings))
     return _post(core, bn=False, act=act, inplace=inplace)
 
@@ -544,7 +538,6 @@ def rbf(x: Shape, *, out: int) -> Cost:
     n_in = elems(x)
     links = n_in * out
     return Cost(out=(out,), buffer_elems=links, macs=links, connections=links,
-                saved=(Saved("input", n_in, "input"),),
                 steps=(f"{out} fixed prototypes of {n_in} (buffers, not trainable): {links:,}",
                        f"MACs (squared differences): {n_in} x {out} = {links:,}"))
 
@@ -559,7 +552,7 @@ def shortcut(x: Shape, *, out: int, s=1, option: str = "B", bn: bool = True) -> 
         raise RuleError(f"option must be A, B or C, got {option!r}")
     same = out == c_in and (sh, sw) == (1, 1)
     if same and option in ("A", "B"):
-        return Cost(out=x, alias=True, steps=("identity shortcut: shape kept, no parameters",))
+        return Cost(out=x, steps=("identity shortcut: shape kept, no parameters",), parts=(Part("identity", x, x),))
     if option == "A":
         if out < c_in:
             raise RuleError(f"option A cannot shrink channels ({c_in} -> {out})")
@@ -587,5 +580,79 @@ def add(xs: dict, *, inplace: bool = False) -> Cost:
     if any(sh != shapes[0] for sh in shapes):
         raise RuleError("add needs equal shapes, got " + ", ".join(f"{b} {fmt_shape(sh)}" for b, sh in xs.items()))
     n = elems(shapes[0])
-    return Cost(out=shapes[0], other_ops=n * (len(shapes) - 1), alias=_bool("inplace", inplace),
+    _bool("inplace", inplace)
+    return Cost(out=shapes[0], other_ops=n * (len(shapes) - 1),
                 steps=(f"{len(shapes)} x {fmt_shape(shapes[0])} summed{' into the first branch' if inplace else ''}",))
+
+
+@rule("mul", merge=True)
+def mul(xs: dict) -> Cost:
+    """Elementwise product of branches, broadcasting size-1 axes: a C x 1 x 1 gate times a C x H x W map
+    (squeeze-and-excitation)."""
+    shapes = list(xs.values())
+    if any(len(sh) != len(shapes[0]) for sh in shapes):
+        raise RuleError("mul needs shapes of one rank, got " + ", ".join(f"{b} {fmt_shape(sh)}" for b, sh in xs.items()))
+    out = []
+    for dims in zip(*shapes):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise RuleError("mul needs equal sizes or 1 on each axis, got "
+                            + ", ".join(f"{b} {fmt_shape(sh)}" for b, sh in xs.items()))
+        out.append(sizes.pop() if sizes else 1)
+    out = tuple(out)
+    n = elems(out)
+    return Cost(out=out, other_ops=n * (len(shapes) - 1),
+                steps=(" x ".join(fmt_shape(sh) for sh in shapes) + f" -> {fmt_shape(out)}: {n * (len(shapes) - 1):,} products"
+                       " (elementwise, not MACs)",))
+
+
+def _channel_part(x: Shape, what: str, start: int, stop: int, how: str) -> Cost:
+    out = (stop - start,) + tuple(x[1:])
+    return Cost(out=out, steps=(f"channels {start}..{stop - 1} of {x[0]} ({how}): a view, {fmt_shape(out)}",))
+
+
+@rule("chunk")
+def chunk(x: Shape, *, n: int, i: int) -> Cost:
+    """Part i of n equal channel chunks (torch.chunk): a view of the input."""
+    n, i = _int("n", n), _int("i", i, low=0)
+    c = x[0]
+    if c % n:
+        raise RuleError(f"{c} channels do not split into {n} equal chunks")
+    if i >= n:
+        raise RuleError(f"i must be below n: chunk {i} of {n}")
+    size = c // n
+    return _channel_part(x, "chunk", i * size, (i + 1) * size, f"chunk {i} of {n}")
+
+
+@rule("split")
+def split(x: Shape, *, sizes, i: int) -> Cost:
+    """Part i of a channel split into the given sizes (torch.split): a view of the input."""
+    if not isinstance(sizes, list) or not sizes:
+        raise RuleError(f"sizes must be a list of channel counts, got {sizes!r}")
+    sizes = [_int("sizes", v) for v in sizes]
+    i = _int("i", i, low=0)
+    if sum(sizes) != x[0]:
+        raise RuleError(f"sizes {'+'.join(map(str, sizes))} = {sum(sizes)} must add up to the {x[0]} input channels")
+    if i >= len(sizes):
+        raise RuleError(f"i must be below the number of parts: part {i} of {len(sizes)}")
+    start = sum(sizes[:i])
+    return _channel_part(x, "split", start, start + sizes[i], f"part {i} of {'+'.join(map(str, sizes))}")
+
+
+@rule("slice")
+def slice_(x: Shape, *, start: int = 0, end: int | None = None) -> Cost:
+    """Channels start..end-1 of the input (x[:, start:end]): a view."""
+    start = _int("start", start, low=0)
+    end = x[0] if end is None else _int("end", end)
+    if not start < end <= x[0]:
+        raise RuleError(f"slice {start}:{end} is not a non-empty range of the {x[0]} input channels")
+    return _channel_part(x, "slice", start, end, f"[{start}:{end}]")
+
+
+@rule("channel_shuffle")
+def channel_shuffle(x: Shape, *, g: int) -> Cost:
+    """ShuffleNet's channel shuffle: channels regrouped across g groups (a copy, no parameters)."""
+    g = _int("g", g)
+    if x[0] % g:
+        raise RuleError(f"{x[0]} channels do not divide into {g} groups")
+    return Cost(out=x, steps=(f"{x[0]} channels as {g} x {x[0] // g}, transposed: a copy, no arithmetic",))

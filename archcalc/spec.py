@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -140,12 +141,53 @@ class Spec:
     blocks: dict = field(default_factory=dict)
     expect: object = None
     lines: dict = field(default_factory=dict)  # top-level key -> line
+    args: dict = field(default_factory=dict)  # the spec's own parameters, $name in its layers
+    rounding: str = "warn"  # "floor": floored output sizes are intended and do not warn
+    variants: dict = field(default_factory=dict)  # member name -> its overrides (a family in one file)
+    family: str = ""  # the name of the file's first member, for a variant
 
 
-TOP_KEYS = ("name", "source", "notes", "input", "defaults", "blocks", "layers", "expect")
+TOP_KEYS = ("name", "source", "notes", "input", "args", "defaults", "rounding", "blocks", "layers", "expect", "variants")
+VARIANT_KEYS = ("source", "notes", "input", "args", "defaults", "rounding", "expect")
+ROUNDINGS = ("warn", "floor")
 
 
-def parse(text: str, file: str = "<spec>") -> Spec:
+def _fail(message: str, file: str, line: int | None) -> SpecError:
+    return SpecError(message, file=file, line=line or None)
+
+
+def _check_input(shape, file: str, line: int) -> tuple:
+    if (not isinstance(shape, list) or len(shape) not in (1, 3)
+            or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape)):
+        raise _fail("input must be [C, H, W] (or [N]) with positive integers", file, line)
+    return tuple(shape)
+
+
+def _check_mapping(data: dict, key: str, file: str, line: int) -> dict:
+    value = data.get(key)
+    if value is None:
+        return Map()
+    if not isinstance(value, dict):
+        raise _fail(f"{key} must be a mapping", file, line)
+    return value
+
+
+def _check_text(data: dict, key: str, file: str, line: int) -> str:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _fail(f"{key} must be text", file, line)
+    return (value or "").strip()
+
+
+def _check_rounding(data: dict, file: str, line: int) -> str:
+    value = data.get("rounding", "warn")
+    if value not in ROUNDINGS:
+        raise _fail(f"rounding must be one of {', '.join(ROUNDINGS)} (floor: floored output sizes are intended), "
+                    f"got {value!r}", file, line)
+    return value
+
+
+def _load_mapping(text: str, file: str) -> Map:
     try:
         data = _load_yaml(text)
     except SpecError as e:
@@ -162,11 +204,17 @@ def parse(text: str, file: str = "<spec>") -> Spec:
         raise SpecError(f"malformed YAML: {message}", file=file, line=line) from None
     except yaml.YAMLError as e:
         raise SpecError(f"malformed YAML: {e}", file=file) from None
+    return data
+
+
+def parse(text: str, file: str = "<spec>", variant: str | None = None) -> Spec:
+    """A spec from YAML text; ``variant`` picks a member of a family declared under ``variants:``."""
+    data = _load_mapping(text, file)
     if not isinstance(data, Map):
         raise SpecError("a spec is a mapping with name, input and layers", file=file, line=1)
     unknown = [k for k in data if k not in TOP_KEYS]
     if unknown:
-        raise SpecError(f"unknown top-level key {unknown[0]!r}; known: {', '.join(TOP_KEYS)}",
+        raise SpecError(f"unknown top-level key {unknown[0]!r}{_close(unknown[0], TOP_KEYS)}; known: {', '.join(TOP_KEYS)}",
                         file=file, line=data.key_lines[unknown[0]])
     for key in ("name", "input", "layers"):
         if key not in data:
@@ -175,26 +223,70 @@ def parse(text: str, file: str = "<spec>") -> Spec:
     name = data["name"]
     if not isinstance(name, str) or not name:
         raise SpecError("name must be a non-empty string", file=file, line=lines["name"])
-    shape = data["input"]
-    if (not isinstance(shape, list) or len(shape) not in (1, 3)
-            or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape)):
-        raise SpecError("input must be [C, H, W] (or [N]) with positive integers", file=file, line=lines["input"])
     layers = data["layers"]
     if not isinstance(layers, Seq) or not layers:
         raise SpecError("layers must be a non-empty list", file=file, line=lines["layers"])
-    defaults = data.get("defaults") or Map()
-    blocks = data.get("blocks") or Map()
-    for key, value in (("defaults", defaults), ("blocks", blocks)):
-        if not isinstance(value, dict):
-            raise SpecError(f"{key} must be a mapping", file=file, line=lines[key])
-    for text_key in ("source", "notes"):
-        if text_key in data and not isinstance(data[text_key], str):
-            raise SpecError(f"{text_key} must be text", file=file, line=lines[text_key])
-    return Spec(
-        name=name, input=tuple(shape), layers=layers, file=file,
-        source=(data.get("source") or "").strip(), notes=(data.get("notes") or "").strip(),
-        defaults=defaults, blocks=blocks, expect=data.get("expect"), lines=lines,
+    variants = _check_mapping(data, "variants", file, lines.get("variants", 0))
+    spec = Spec(
+        name=name, input=_check_input(data["input"], file, lines["input"]), layers=layers, file=file,
+        source=_check_text(data, "source", file, lines.get("source", 0)),
+        notes=_check_text(data, "notes", file, lines.get("notes", 0)),
+        defaults=_check_mapping(data, "defaults", file, lines.get("defaults", 0)),
+        blocks=_check_mapping(data, "blocks", file, lines.get("blocks", 0)),
+        args=_check_mapping(data, "args", file, lines.get("args", 0)),
+        rounding=_check_rounding(data, file, lines.get("rounding", 0)),
+        expect=data.get("expect"), lines=lines, variants=variants, family=name,
     )
+    for member, overrides in variants.items():
+        line = variants.key_lines.get(member, lines["variants"])
+        if not isinstance(overrides, dict):
+            raise _fail(f"variant {member!r} must be a mapping of {', '.join(VARIANT_KEYS)}", file, line)
+        bad = [k for k in overrides if k not in VARIANT_KEYS]
+        if bad:
+            raise _fail(f"variant {member!r}: unknown key {bad[0]!r}; a variant may set {', '.join(VARIANT_KEYS)}", file,
+                        overrides.key_lines.get(bad[0], line))
+    if variant is None or variant == name:
+        return spec
+    if variant not in variants:
+        raise SpecError(f"{name} has no variant {variant!r}; its members: {', '.join([name, *variants])}", file=file)
+    return _variant(spec, variant, variants[variant])
+
+
+def _variant(base: Spec, name: str, overrides: Map) -> Spec:
+    """The family's first member with a variant's overrides: args and defaults laid over the base's,
+    the rest replaced."""
+    file = base.file
+    lines = dict(base.lines)
+    lines.update(getattr(overrides, "key_lines", {}))
+    defaults = {t: dict(a) for t, a in base.defaults.items()}
+    for t, a in _check_mapping(overrides, "defaults", file, lines.get("defaults", 0)).items():
+        if not isinstance(a, dict):
+            raise _fail(f"variant {name}: defaults for {t!r} must be a mapping of arguments", file, lines.get("defaults", 0))
+        defaults[t] = {**defaults.get(t, {}), **a}
+    defaults = Map(defaults)
+    defaults.line = line_of(base.defaults)
+    defaults.key_lines = getattr(base.defaults, "key_lines", {})
+    args = {**base.args, **_check_mapping(overrides, "args", file, lines.get("args", 0))}
+    unknown = [a for a in args if a not in base.args]
+    if unknown:
+        raise _fail(f"variant {name}: unknown argument {unknown[0]!r}; the family's arguments: "
+                    f"{', '.join(base.args) or '(none)'}", file, lines.get("args", 0))
+    return Spec(
+        name=name, input=_check_input(overrides["input"], file, lines["input"]) if "input" in overrides else base.input,
+        layers=base.layers, file=file,
+        source=_check_text(overrides, "source", file, lines.get("source", 0)) or base.source,
+        notes=_check_text(overrides, "notes", file, lines.get("notes", 0)) if "notes" in overrides else base.notes,
+        defaults=defaults, blocks=base.blocks, expect=overrides.get("expect"), lines=lines, args=args,
+        rounding=_check_rounding(overrides, file, lines.get("rounding", 0)) if "rounding" in overrides else base.rounding,
+        variants=base.variants, family=base.name,
+    )
+
+
+def _close(word: str, known) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # ---------------------------------------------------------------- bundled specs and loading
@@ -225,23 +317,98 @@ def _bundled_dir():
     return importlib.resources.files(f"{__package__}.specs")
 
 
-def bundled_text(name: str) -> str | None:
-    """The YAML text of a bundled spec, or None when there is no such spec."""
+def _read_bundled(filename: str) -> str | None:
     folder = _bundled_folder()
     if folder is None:
-        resource = _bundled_dir() / f"{name}.yaml"
+        resource = _bundled_dir().joinpath(*filename.split("/"))
         return resource.read_text(encoding="utf-8") if resource.is_file() else None
-    file = os.path.join(folder, f"{name}.yaml")
+    file = os.path.join(folder, *filename.split("/"))
     if not os.path.isfile(file):
         return None
     with open(file, encoding="utf-8") as f:
         return f.read()
 
 
-def bundled_names() -> list[str]:
+def _bundled_files() -> list[str]:
     folder = _bundled_folder()
     files = os.listdir(folder) if folder is not None else [p.name for p in _bundled_dir().iterdir()]
     return sorted(n[:-5] for n in files if n.endswith(".yaml"))
+
+
+_VARIANTS = re.compile(r"^variants:[ \t]*(?:#.*)?\n((?:(?:[ \t].*|[ \t]*|#.*)\n?)*)", re.MULTILINE)
+_MEMBER = re.compile(r"^  ([A-Za-z0-9_][\w.-]*)[ \t]*:", re.MULTILINE)
+
+
+def variant_names(text: str) -> list[str]:
+    """The members a family file declares under `variants:`, read from its text without parsing it
+    (listing the library must not parse every file); tests/test_specs_families.py checks it against
+    the parsed spec for every bundled file."""
+    match = _VARIANTS.search(text)
+    return _MEMBER.findall(match.group(1)) if match else []
+
+
+_INDEX: dict = {}
+
+
+def _bundled_index() -> dict[str, str]:
+    """Every bundled spec name -> the file (stem) that defines it: one per file, plus its variants."""
+    if not _INDEX:
+        index = {}
+        for stem in _bundled_files():
+            index.setdefault(stem, stem)
+            for member in variant_names(_read_bundled(f"{stem}.yaml") or ""):
+                index.setdefault(member, stem)
+        _INDEX.update(index)
+    return _INDEX
+
+
+def bundled_text(name: str) -> str | None:
+    """The YAML text of the bundled file that defines ``name`` (a spec or a family member), or None."""
+    text = _read_bundled(f"{name}.yaml")
+    if text is not None:
+        return text
+    stem = _bundled_index().get(name)
+    return _read_bundled(f"{stem}.yaml") if stem else None
+
+
+def bundled_names() -> list[str]:
+    """Every bundled network, family members included."""
+    return sorted(_bundled_index())
+
+
+LIBRARY_FOLDER = "blocks"  # specs/blocks/*.yaml: the shared blocks every spec may use
+_LIBRARY: dict = {}
+
+
+def library_blocks() -> dict:
+    """The shared block library: block name -> (definition, file). Read once per process."""
+    if "" not in _LIBRARY:  # "" marks the library as read (it may hold no blocks)
+        from .expand import check_block  # the one check of a block's structure
+
+        found: dict = {}
+        folder = _bundled_folder()
+        if folder is not None:
+            lib = os.path.join(folder, LIBRARY_FOLDER)
+            names = sorted(n for n in os.listdir(lib) if n.endswith(".yaml")) if os.path.isdir(lib) else []
+        else:
+            lib_dir = _bundled_dir() / LIBRARY_FOLDER
+            names = sorted(p.name for p in lib_dir.iterdir() if p.name.endswith(".yaml")) if lib_dir.is_dir() else []
+        for filename in names:
+            file = f"specs/{LIBRARY_FOLDER}/{filename}"
+            data = _load_mapping(_read_bundled(f"{LIBRARY_FOLDER}/{filename}"), file)
+            if not isinstance(data, Map) or not isinstance(data.get("blocks"), dict) or set(data) - {"blocks", "notes"}:
+                raise SpecError("a block library file is a mapping with blocks: (and notes:)", file=file, line=1)
+            blocks = data["blocks"]
+            for name, block in blocks.items():
+                line = blocks.key_lines.get(name, 0)
+                if name in found:
+                    raise SpecError(f"block {name!r} is defined twice in the library (also in {found[name][1]})",
+                                    file=file, line=line)
+                check_block(name, block, file, line)
+                found[name] = (block, file)
+        _LIBRARY.update(found)
+        _LIBRARY[""] = None
+    return {k: v for k, v in _LIBRARY.items() if k}
 
 
 def _may_be_path(name_or_path: str) -> bool:
@@ -250,8 +417,9 @@ def _may_be_path(name_or_path: str) -> bool:
             or (os.altsep is not None and os.altsep in name_or_path) or os.path.exists(name_or_path))
 
 
-def load(name_or_path: str) -> Spec:
-    """Load a bundled spec by name (``vgg16``) or a YAML file by path."""
+def load(name_or_path: str, variant: str | None = None) -> Spec:
+    """Load a bundled spec by name (``vgg16``, ``resnet101``) or a YAML file by path (``variant``
+    picks a member of the family the file declares)."""
     if _may_be_path(name_or_path):
         from pathlib import Path
 
@@ -264,9 +432,11 @@ def load(name_or_path: str) -> Spec:
             except UnicodeDecodeError as e:
                 line = path.read_bytes()[: e.start].count(b"\n") + 1
                 raise SpecError(f"not UTF-8 text: byte 0x{e.object[e.start]:02x}", file=str(path), line=line) from None
-            return parse(text, file=str(path))
-    text = bundled_text(name_or_path)
-    if text is None:
+            return parse(text, file=str(path), variant=variant)
+    stem = name_or_path if _read_bundled(f"{name_or_path}.yaml") is not None else _bundled_index().get(name_or_path)
+    if stem is None:
         known = ", ".join(bundled_names())
-        raise SpecError(f"no bundled spec named {name_or_path!r} and no such file; bundled: {known}", file=name_or_path)
-    return parse(text, file=f"specs/{name_or_path}.yaml")
+        raise SpecError(f"no bundled spec named {name_or_path!r} and no such file{_close(name_or_path, bundled_names())}; "
+                        f"bundled: {known}", file=name_or_path)
+    text = _read_bundled(f"{stem}.yaml")
+    return parse(text, file=f"specs/{stem}.yaml", variant=variant or (name_or_path if stem != name_or_path else None))

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -76,7 +77,7 @@ def test_csv_exact_integers_and_total_row(spec_file):
     r = cli("table", spec_file(RESIDUAL), "--format", "csv")
     assert r.exit_code == 0
     rows = list(csv.reader(io.StringIO(r.stdout)))
-    assert rows[0] == ["name", "out", "params", "macs", "act", "saved", "rf"]
+    assert rows[0] == ["path", "out", "params", "macs", "out_elems", "saved_elems", "rf"]
     assert rows[1] == ["input", "4x8x8", "0", "0", "256", "0", "1x1"]
     # stem keeps its input and its in-place ReLU output: 2*256; RF 3
     assert rows[2] == ["stem", "4x8x8", "148", "9216", "256", "512", "3x3"]
@@ -87,9 +88,10 @@ def test_csv_exact_integers_and_total_row(spec_file):
 
 
 def test_csv_columns_option(spec_file):
-    r = cli("table", spec_file(RESIDUAL), "--format", "csv", "--columns", "name,type,weights,biases,flops,ops,jump")
+    r = cli("table", spec_file(RESIDUAL), "--format", "csv", "--columns",
+            "path,type,weight_params,bias_params,flops,other_ops,jump")
     rows = list(csv.reader(io.StringIO(r.stdout)))
-    assert rows[0] == ["name", "type", "weights", "biases", "flops", "ops", "jump"]
+    assert rows[0] == ["path", "type", "weight_params", "bias_params", "flops", "other_ops", "jump"]
     # stem: weights 4*4*9 = 144, biases 4, FLOPs 2 x 9,216, other ops one ReLU per output: 256
     assert rows[2] == ["stem", "conv", "144", "4", "18432", "256", "1x1"]
     assert rows[7] == ["maxpool1", "maxpool", "0", "0", "0", str(64 * 4), "2x2"]   # 64 outputs x 2x2 compares
@@ -98,9 +100,100 @@ def test_csv_columns_option(spec_file):
 
 
 def test_unknown_column(spec_file):
-    r = cli("table", spec_file(RESIDUAL), "--columns", "name,bogus")
+    r = cli("table", spec_file(RESIDUAL), "--columns", "path,bogus")
     assert r.exit_code == 2
-    assert "unknown column 'bogus'; known: name, type, out" in r.stderr
+    assert "unknown column 'bogus'; known: path, name, type, out" in r.stderr
+
+
+@pytest.mark.parametrize("old, new", [("act", "out_elems"), ("act_bytes", "out_bytes"), ("saved", "saved_elems"),
+                                      ("ops", "other_ops"), ("weights", "weight_params"), ("biases", "bias_params")])
+def test_renamed_column_names_its_new_key(spec_file, old, new):
+    r = cli("table", spec_file(RESIDUAL), "--columns", f"path,{old}")
+    assert r.exit_code == 2 and r.stdout == ""
+    last = r.stderr.splitlines()[-1]  # click quotes the option name in some versions, not in others
+    assert last.startswith("Error: Invalid value for") and "--columns" in last
+    assert last.endswith(f": column '{old}' is now called '{new}'")
+
+
+def test_column_keys_are_the_json_keys_with_the_json_values(spec_file):
+    """One name per quantity: every column is the JSON row key of the same name, with the same
+    value (CSV's cells are the JSON values, shapes as CxHxW), and its total is JSON's total."""
+    import archcalc
+    from archcalc.formats.columns import COLUMNS, DEFAULT_COLUMNS
+    from archcalc.report import row_dict, to_dict
+
+    report = archcalc.analyze(archcalc.parse(_AUX, "aux.yaml"), batch=3, dtype="fp16")
+    assert set(DEFAULT_COLUMNS) <= set(COLUMNS)
+    for r in report.rows:
+        data = row_dict(r, report)
+        for key, c in COLUMNS.items():
+            assert key in data, f"column {key!r} is not a key of the JSON row model"
+            value = c.value(r, report)
+            assert (list(value) if isinstance(value, tuple) else value) == data[key], (r.path, key)
+    totals = to_dict(report)["totals"]
+    for key, c in COLUMNS.items():
+        if c.total is not None:
+            assert c.total(report) == totals[key], key
+    assert {k for k, c in COLUMNS.items() if c.total is None} == {"path", "name", "type", "out", "rf", "jump"}
+    # the CSV: header = keys, TOTAL row = JSON totals
+    rows = list(csv.reader(io.StringIO(cli("table", spec_file(_AUX), "--format", "csv", "--batch", "3", "--dtype",
+                                           "fp16", "--columns", ",".join(COLUMNS)).stdout)))
+    assert rows[0] == list(COLUMNS)
+    total = dict(zip(rows[0], rows[-1]))
+    assert total["path"] == "TOTAL" and total["name"] == ""
+    assert all(total[k] == str(totals[k]) for k, c in COLUMNS.items() if c.total is not None)
+
+
+_AUX = """\
+name: aux
+input: [3, 16, 16]
+layers:
+  - conv: {out: 4, k: 3, p: 1, bn: true, act: relu}
+  - aux side: [avgpool: {global: true}, fc: {out: 2}]
+  - maxpool: {k: 2}
+  - fc: {out: 10}
+"""
+
+
+def test_name_column_is_the_last_path_segment_and_aux_rows_are_marked(spec_file):
+    out = cli("table", spec_file(_AUX), "--columns", "path,name,params").stdout
+    assert "side/fc1 (aux)" in out and "side/fc1 " not in out.replace("side/fc1 (aux)", "")
+    rows = list(csv.reader(io.StringIO(cli("table", spec_file(_AUX), "--format", "csv",
+                                           "--columns", "name,path").stdout)))
+    assert ["fc1", "side/fc1"] in rows
+    assert rows[-1] == ["TOTAL", ""]
+    named_first = cli("table", spec_file(_AUX), "--columns", "name,params").stdout
+    assert "fc1 (aux)" in named_first
+
+
+def test_help_and_docs_name_every_column():
+    from pathlib import Path
+
+    from archcalc.formats.columns import COLUMNS
+
+    help_text = " ".join(cli("table", "--help").stdout.split())
+    for key in COLUMNS:
+        assert f" {key}," in help_text or f" {key}." in help_text, key
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split())
+    columns_paragraph = readme[readme.index("Columns (`--columns`)"):]
+    columns_paragraph = columns_paragraph[:columns_paragraph.index("The default is")]
+    for key in COLUMNS:
+        assert re.search(rf" {key}[ ,.]", columns_paragraph), key
+    # docs/json.md's "one name per quantity" table lists exactly the column keys, in order
+    doc = (Path(__file__).parent.parent / "docs" / "json.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## One name per quantity"):]
+    section = section[:section.index("\n## ", 1)]
+    names = [line.split("|")[1].strip().strip("`") for line in section.splitlines() if line.startswith("| `")]
+    assert names == list(COLUMNS)
+    titles = [line.split("|")[3].strip() for line in section.splitlines() if line.startswith("| `")]
+    assert titles == [c.title for c in COLUMNS.values()]
+
+
+def test_dtype_choices_are_the_units_table():
+    from archcalc.units import DTYPE_BYTES
+
+    help_text = cli("table", "--help").stdout
+    assert "[" + "|".join(DTYPE_BYTES) + "]" in help_text
 
 
 # ---------------------------------------------------------------- table: json
@@ -201,11 +294,11 @@ def test_notes_are_shown(spec_file):
 
 def test_depth_collapses_blocks(spec_file):
     path = spec_file(BLOCKS)
-    full = list(csv.reader(io.StringIO(cli("table", path, "--format", "csv", "--columns", "name,params").stdout)))
-    assert [r[0] for r in full] == ["name", "input", "u1/conv1", "u1/conv2", "u2/conv1", "u2/conv2", "TOTAL"]
-    top = list(csv.reader(io.StringIO(cli("table", path, "--format", "csv", "--columns", "name,type,params",
+    full = list(csv.reader(io.StringIO(cli("table", path, "--format", "csv", "--columns", "path,params").stdout)))
+    assert [r[0] for r in full] == ["path", "input", "u1/conv1", "u1/conv2", "u2/conv1", "u2/conv2", "TOTAL"]
+    top = list(csv.reader(io.StringIO(cli("table", path, "--format", "csv", "--columns", "path,type,params",
                                           "--depth", "1").stdout)))
-    assert top == [["name", "type", "params"], ["input", "input", "0"], ["u1", "unit", "296"],   # 224 + 72
+    assert top == [["path", "type", "params"], ["input", "input", "0"], ["u1", "unit", "296"],   # 224 + 72
                    ["u2", "unit", "312"], ["TOTAL", "", "608"]]                                   # 292 + 20
 
 

@@ -38,7 +38,7 @@ layers:
 layers:
   - conv: {out: 4, k: 3}
   - frob f: {x: 1}               # <-
-""", "f", r"unknown layer type 'frob'; known: adaptive_avgpool, .*conv, .*relu"),
+""", "f", r"unknown layer type 'frob'; did you mean 'from'\? known: adaptive_avgpool, .*conv, .*relu"),
     "unknown-type-in-branch": (HEAD + """
 layers:
   - concat:
@@ -110,7 +110,8 @@ layers:
 input: [3, 8, 8]
 layerz: []                       # <-
 layers: [relu]
-""", None, r"unknown top-level key 'layerz'; known: name, source, notes, input, defaults, blocks, layers, expect"),
+""", None, r"unknown top-level key 'layerz' \(did you mean 'layers'\?\); known: name, source, notes, input, args, "
+        r"defaults, rounding, blocks, layers, expect, variants"),
     "missing-layers": ("""name: bad                        # <-
 input: [3, 8, 8]
 """, None, r"missing top-level key 'layers'"),
@@ -159,10 +160,10 @@ blocks:
     defaults: 5                  # <-
 layers: [unit]
 """, None, r"defaults must be a mapping"),
-    "times-zero": (HEAD + """
+    "times-negative": (HEAD + """
 layers:
-  - conv c: {out: 4, k: 1, times: 0}   # <-
-""", "c", r"times must be a positive integer, got 0"),
+  - conv c: {out: 4, k: 1, times: -2}   # <-
+""", "c", r"times must be a whole number \(0 leaves the layer out\), got -2"),
     "bad-act": (HEAD + """
 layers:
   - conv: {out: 4, k: 3, act: bogus}   # <-

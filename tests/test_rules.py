@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from archcalc import rules
+from archcalc.profiles import get_profile
 from archcalc.rules import RuleError
+
+PYTORCH = get_profile("pytorch")
 
 
 def run(type_name: str, x, /, **args) -> rules.Cost:
@@ -24,13 +27,18 @@ def run(type_name: str, x, /, **args) -> rules.Cost:
     return rules.apply(rules.lookup(type_name), x, args)
 
 
+def mem(cost: rules.Cost):
+    """What the pytorch profile says the row keeps and allocates (the rule itself says neither)."""
+    return PYTORCH.memory(cost)
+
+
 def saved(cost: rules.Cost) -> list[tuple[str, int, int]]:
     """(storage, elements, itemsize) of what the layer keeps; itemsize 0 = the activation dtype."""
-    return [(s.of if not s.of.startswith("tmp") else "tmp", s.elems, s.itemsize) for s in cost.saved]
+    return [(s.of if not s.of.startswith("tmp") else "tmp", s.elems, s.itemsize) for s in mem(cost).saved]
 
 
 def act_saved_elems(cost: rules.Cost) -> int:
-    return sum(s.elems for s in cost.saved if s.itemsize == 0)
+    return sum(s.elems for s in mem(cost).saved if s.itemsize == 0)
 
 
 # ---------------------------------------------------------------- conv
@@ -48,7 +56,7 @@ def test_conv_alexnet_conv1_cs231n():
     # "105,705,600 parameters without sharing" (alexnet.cs231n.conv1.neurons_and_unshared_params)
     assert c.connections == 105705600
     assert saved(c) == [("input", 154587, 0)]     # conv keeps its input: 227*227*3 = 154,587
-    assert not c.warnings and not c.alias
+    assert not c.warnings and not mem(c).alias
 
 
 def test_conv_alexnet_conv1_eecs498():
@@ -147,14 +155,14 @@ def test_conv_bn_relu_is_one_row():
     # conv keeps its input; BN keeps its input (the conv output) and 2C fp32 statistics; the
     # in-place ReLU keeps its output
     assert saved(c) == [("input", n, 0), ("tmp", n, 0), ("tmp", 128, 4), ("output", n, 0)]
-    assert c.temp_elems == n                                  # the conv output, alive inside the row
-    assert not c.alias
+    assert mem(c).temp_elems == n                                  # the conv output, alive inside the row
+    assert not mem(c).alias
 
 
 def test_fused_row_gives_each_intermediate_its_own_storage():
     # conv + BN + an activation that keeps its input: three different tensors inside one row
     c = run("conv", (4, 6, 6), out=4, k=1, bn=True, act="gelu", inplace=False)
-    storages = [s.of for s in c.saved]
+    storages = [s.of for s in mem(c).saved]
     assert len(storages) == len(set(storages)), storages
     # conv input, conv output (BN input), BN stats, BN output (GELU input), 4*6*6 = 144 each
     assert saved(c) == [("input", 144, 0), ("tmp", 144, 0), ("tmp", 8, 4), ("tmp", 144, 0)]
@@ -316,7 +324,7 @@ def test_adaptive_avgpool():
     # to 1x1 = a global average: 2048 * 7*7 = 100,352 adds; PyTorch computes it as a mean, whose
     # backward needs only the input's size, so nothing is kept
     g = run("adaptive_avgpool", (2048, 7, 7), out=1)
-    assert g.other_ops == 100352 and g.saved == ()
+    assert g.other_ops == 100352 and mem(g).saved == ()
 
 
 # ---------------------------------------------------------------- fully connected
@@ -369,7 +377,7 @@ def test_batchnorm():
 def test_shortcut_identity_when_the_shape_is_kept():
     for option in ("A", "B"):
         c = run("shortcut", (64, 56, 56), out=64, option=option)
-        assert c.out == (64, 56, 56) and c.params == 0 and c.alias and c.saved == ()
+        assert c.out == (64, 56, 56) and c.params == 0 and mem(c).alias and mem(c).saved == ()
 
 
 def test_shortcut_option_a_zero_pads():
@@ -397,7 +405,7 @@ def test_shortcut_option_b_projects():
 
 def test_shortcut_option_c_projects_everywhere():
     c = run("shortcut", (64, 56, 56), out=64, option="C")
-    assert c.params == 64 * 64 + 128 and not c.alias        # 4,096 + BN 128
+    assert c.params == 64 * 64 + 128 and not mem(c).alias        # 4,096 + BN 128
     nb = run("shortcut", (64, 56, 56), out=256, bn=False)
     assert nb.params == 64 * 256 + 256                      # a biased 1x1 instead of conv + BN
 
@@ -414,7 +422,7 @@ def test_concat_googlenet_3a():
     # GoogLeNet inception (3a), Table 1: 64 + 128 + 32 + 32 = 256 maps of 28x28
     c = run("concat", {"1x1": (64, 28, 28), "3x3": (128, 28, 28), "5x5": (32, 28, 28), "pool": (32, 28, 28)})
     assert c.out == (256, 28, 28)
-    assert c.params == 0 and c.macs == 0 and c.other_ops == 0 and c.saved == ()
+    assert c.params == 0 and c.macs == 0 and c.other_ops == 0 and mem(c).saved == ()
 
 
 def test_concat_needs_equal_spatial_sizes():
@@ -426,7 +434,7 @@ def test_add():
     c = run("add", {"main": (256, 56, 56), "skip": (256, 56, 56)})
     assert c.out == (256, 56, 56)
     assert c.other_ops == 802816                  # one add per element: 256*56*56
-    assert c.params == 0 and c.saved == ()        # add keeps nothing: its gradient is a copy
+    assert c.params == 0 and mem(c).saved == ()        # add keeps nothing: its gradient is a copy
     three = run("add", {"a": (2, 2, 2), "b": (2, 2, 2), "c": (2, 2, 2)})
     assert three.other_ops == 16                  # 8 elements x 2 adds
 
@@ -474,7 +482,7 @@ def test_lrn():
 
 def test_dropout():
     c = run("dropout", (4096,), p=0.5)
-    assert c.out == (4096,) and c.alias             # the identity at inference: no new tensor
+    assert c.out == (4096,) and mem(c).alias             # the identity at inference: no new tensor
     assert saved(c) == [("tmp", 4096, 1)]           # a bool mask, 1 byte per element
     for p in (1, -0.1, 1.5, True):
         with pytest.raises(RuleError, match="p must be a probability in"):
@@ -483,19 +491,19 @@ def test_dropout():
 
 def test_flatten_and_identity_are_views():
     f = run("flatten", (256, 6, 6))
-    assert f.out == (9216,) and f.alias and f.saved == ()    # 6*6*256 = 9,216 (alexnet.cs231n.final_conv_volume)
+    assert f.out == (9216,) and mem(f).alias and mem(f).saved == ()    # 6*6*256 = 9,216 (alexnet.cs231n.final_conv_volume)
     i = run("identity", (3, 4, 5))
-    assert i.out == (3, 4, 5) and i.alias and i.saved == ()
+    assert i.out == (3, 4, 5) and mem(i).alias and mem(i).saved == ()
 
 
 def test_input_rule():
     c = run("input", (3, 224, 224))
-    assert c.out == (3, 224, 224) and c.params == 0 and c.saved == ()
+    assert c.out == (3, 224, 224) and c.params == 0 and mem(c).saved == ()
 
 
 def test_softmax_keeps_its_output():
     c = run("softmax", (1000,))
-    assert c.out == (1000,) and saved(c) == [("output", 1000, 0)] and not c.alias
+    assert c.out == (1000,) and saved(c) == [("output", 1000, 0)] and not mem(c).alias
 
 
 # ---------------------------------------------------------------- activations
@@ -511,6 +519,7 @@ ACTIVATION_SAVES = [
     ("silu", "input", "tmp"),            # taken before the in-place write
     ("hardswish", "input", "tmp"),
     ("gelu", "input", "tmp"),
+    ("hardsigmoid", "input", "tmp"),     # hardsigmoid_ too (torchvision builds it out of place)
 ]
 
 
@@ -519,12 +528,12 @@ def test_activation(kind, out_of_place, in_place):
     x = (8, 5, 5)  # 200 elements
     a = run(kind, x, inplace=False)
     assert a.out == x and a.params == 0 and a.macs == 0 and a.other_ops == 200
-    assert not a.alias and saved(a) == [(out_of_place, 200, 0)]
+    assert not mem(a).alias and saved(a) == [(out_of_place, 200, 0)]
     b = run(kind, x, inplace=True)
-    assert b.alias and saved(b) == [(in_place, 200, 0)]
+    assert mem(b).alias and saved(b) == [(in_place, 200, 0)]
     # Unset, inplace follows torch.nn: ReLU(inplace=True) exists, Tanh/Sigmoid/GELU have no such form.
     default = run(kind, x)
-    assert default.alias == (kind not in ("sigmoid", "tanh", "gelu"))
+    assert mem(default).alias == (kind not in ("sigmoid", "tanh", "gelu", "hardsigmoid"))
 
 
 def test_every_activation_has_its_saved_rule():
@@ -581,3 +590,61 @@ def test_every_rule_in_the_registry_is_exercised_here():
     missing = sorted(name for name in rules.RULES if name not in called and not any(
         rules.lookup(c) is not None and rules.lookup(c).name == name for c in called))
     assert not missing, f"rules without a test in test_rules.py: {missing}"
+
+
+# ---------------------------------------------------------------- tensor operations (Engine II)
+
+
+def test_mul_broadcasts_a_channel_gate():
+    # squeeze-and-excitation: a 64x1x1 gate times a 64x56x56 map; one product per output element
+    c = run("mul", {"x": (64, 56, 56), "gate": (64, 1, 1)})
+    assert c.out == (64, 56, 56) and c.params == 0 and c.macs == 0
+    assert c.other_ops == 64 * 56 * 56                      # 200,704 products, not MACs
+    # autograd keeps both operands (each is the other's gradient factor), a new tensor out
+    assert saved(c) == [("input0", 200704, 0), ("input1", 64, 0)] and not mem(c).alias
+    with pytest.raises(RuleError, match="equal sizes or 1"):
+        run("mul", {"x": (64, 56, 56), "gate": (32, 1, 1)})
+    with pytest.raises(RuleError, match="one rank"):
+        run("mul", {"x": (64, 56, 56), "gate": (64,)})
+
+
+def test_chunk_split_and_slice_are_views():
+    c = run("chunk", (116, 28, 28), n=2, i=1)               # ShuffleNet v2 x1.0 stage 2: 116 = 58 + 58
+    assert c.out == (58, 28, 28) and c.params == 0 and c.other_ops == 0
+    assert mem(c).alias and mem(c).saved == ()               # a view: the storage stays the input's
+    s = run("split", (96, 8, 8), sizes=[32, 64], i=1)
+    assert s.out == (64, 8, 8) and mem(s).alias
+    sl = run("slice", (96, 8, 8), start=16, end=48)
+    assert sl.out == (32, 8, 8) and mem(sl).alias
+    assert run("slice", (96, 8, 8), start=90).out == (6, 8, 8)   # end defaults to all channels
+    with pytest.raises(RuleError, match="equal chunks"):
+        run("chunk", (5, 8, 8), n=2, i=0)
+    with pytest.raises(RuleError, match="i must be below n"):
+        run("chunk", (4, 8, 8), n=2, i=2)
+    with pytest.raises(RuleError, match="add up to the 96"):
+        run("split", (96, 8, 8), sizes=[32, 32], i=0)
+    with pytest.raises(RuleError, match="non-empty range"):
+        run("slice", (96, 8, 8), start=48, end=48)
+
+
+def test_channel_shuffle_is_a_copy():
+    c = run("channel_shuffle", (116, 28, 28), g=2)
+    assert c.out == (116, 28, 28) and c.params == 0 and c.macs == 0
+    assert not mem(c).alias and mem(c).saved == ()           # .contiguous() copies; backward needs no tensor
+    with pytest.raises(RuleError, match="divide into 3 groups"):
+        run("channel_shuffle", (116, 28, 28), g=3)
+
+
+def test_leaky_relu_slope_is_an_argument():
+    c = run("leaky_relu", (8, 4, 4), slope=0.2)
+    assert c.other_ops == 128 and "slope 0.2" in c.steps[0]
+    with pytest.raises(RuleError, match="slope must be a number"):
+        run("leaky_relu", (8, 4, 4), slope="steep")
+
+
+def test_every_rule_has_a_memory_entry_in_every_profile():
+    from archcalc.profiles import PROFILES
+
+    for profile in PROFILES:
+        parts = get_profile(profile).parts
+        assert sorted(set(rules.RULES) - set(parts)) == [], profile

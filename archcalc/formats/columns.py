@@ -1,34 +1,17 @@
-"""Columns are data: a key, a title, how to read the value from a row and how to show it."""
+"""Columns are data: a key, a title, how to read the value from a row and how to show it.
+
+A column's key is the quantity's one name: the JSON key of a layer (``report.row_dict``), the
+``expect:`` key and the Row (or Totals) attribute; ``out_bytes`` and ``saved_bytes``, which depend
+on the batch and dtype, are ``Report.row_out_bytes``/``row_saved_bytes`` for a row. Units and their
+formatting (SI prefixes, MB, MiB) live in ``units.py``.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
 from ..shape import fmt_shape
-
-_PREFIXES = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
-
-
-def si(n: int | float, digits: int = 1) -> str:
-    """1234567 -> '1.2M' (decimal prefixes: K = 10^3, M = 10^6, G = 10^9)."""
-    for scale, prefix in _PREFIXES:
-        if abs(n) >= scale:
-            return f"{n / scale:.{digits}f}{prefix}"
-    return f"{n:,}" if isinstance(n, int) else f"{n:.{digits}f}"
-
-
-def mb(n_bytes: int) -> str:
-    """Bytes as decimal megabytes, the unit everywhere in archcalc's tables: MB = 10^6 bytes."""
-    return f"{n_bytes / 1e6:,.1f} MB"
-
-
-def mb_number(n_bytes: int) -> str:
-    """Decimal megabytes without the unit, for a column whose title says "MB"."""
-    return f"{n_bytes / 1e6:,.2f}"
-
-
-def mib(n_bytes: int) -> str:
-    return f"{n_bytes / 2**20:,.1f} MiB"
+from ..units import mb, mb_number, mib, si
 
 
 def rf_text(rf) -> str:
@@ -37,46 +20,61 @@ def rf_text(rf) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    key: str
+    key: str  # the JSON key of the same quantity (report.row_dict), and the CSV header
     title: str
     value: Callable  # (row, report) -> raw value (exact, for CSV and JSON)
     show: Callable  # raw value -> short text for tables
     numeric: bool = True
+    total: Callable | None = None  # report -> the network's total (CSV's TOTAL row), None: no total
+    label: bool = False  # names the row: the table marks aux rows in it, CSV's TOTAL row says TOTAL there
 
 
 def _shape(v) -> str:
     return fmt_shape(v)
 
 
+def _totals(key: str) -> Callable:
+    return lambda rep: getattr(rep.totals, key)
+
+
 COLUMNS = {c.key: c for c in (
-    Column("name", "layer", lambda r, rep: r.path, str, numeric=False),
+    Column("path", "layer", lambda r, rep: r.path, str, numeric=False, label=True),
+    Column("name", "name", lambda r, rep: r.name, str, numeric=False, label=True),
     Column("type", "type", lambda r, rep: r.type, str, numeric=False),
     Column("out", "output (CxHxW)", lambda r, rep: r.out, _shape, numeric=False),
-    Column("params", "params", lambda r, rep: r.params, si),
-    Column("weights", "weights", lambda r, rep: r.weight_params, si),
-    Column("biases", "biases", lambda r, rep: r.bias_params, si),
-    Column("macs", "MACs", lambda r, rep: r.macs, si),
-    Column("flops", "FLOPs (2xMACs)", lambda r, rep: r.flops, si),
-    Column("act", "activations", lambda r, rep: r.out_elems, si),
-    Column("act_bytes", "act. MB", lambda r, rep: rep.row_out_bytes(r), mb_number),
-    Column("saved", "saved for bwd", lambda r, rep: r.saved_elems, si),
-    Column("saved_bytes", "saved MB", lambda r, rep: rep.row_saved_bytes(r), mb_number),
+    Column("params", "params", lambda r, rep: r.params, si, total=_totals("params")),
+    Column("weight_params", "weights", lambda r, rep: r.weight_params, si, total=_totals("weight_params")),
+    Column("bias_params", "biases", lambda r, rep: r.bias_params, si, total=_totals("bias_params")),
+    Column("buffer_elems", "buffers", lambda r, rep: r.buffer_elems, si, total=_totals("buffer_elems")),
+    Column("macs", "MACs", lambda r, rep: r.macs, si, total=_totals("macs")),
+    Column("flops", "FLOPs (2xMACs)", lambda r, rep: r.flops, si, total=_totals("flops")),
+    Column("other_ops", "other ops", lambda r, rep: r.other_ops, si, total=_totals("other_ops")),
+    Column("connections", "connections", lambda r, rep: r.connections, si, total=_totals("connections")),
+    Column("out_elems", "activations", lambda r, rep: r.out_elems, si, total=_totals("out_elems")),
+    Column("out_bytes", "act. MB", lambda r, rep: rep.row_out_bytes(r), mb_number, total=lambda rep: rep.out_bytes),
+    Column("saved_elems", "saved for bwd", lambda r, rep: r.saved_elems, si, total=_totals("saved_elems")),
+    Column("saved_bytes", "saved MB", lambda r, rep: rep.row_saved_bytes(r), mb_number,
+           total=lambda rep: rep.saved_bytes),
     Column("rf", "RF", lambda r, rep: r.rf, rf_text),
-    Column("jump", "stride", lambda r, rep: r.jump, rf_text),
-    Column("ops", "other ops", lambda r, rep: r.other_ops, si),
-    Column("connections", "connections", lambda r, rep: r.connections, si),
+    Column("jump", "jump", lambda r, rep: r.jump, rf_text),
 )}
 
-DEFAULT_COLUMNS = ("name", "out", "params", "macs", "act", "saved", "rf")
+DEFAULT_COLUMNS = ("path", "out", "params", "macs", "out_elems", "saved_elems", "rf")
+
+# The column keys before they became the JSON keys, kept only to say what they are called now.
+RENAMED = {"act": "out_elems", "act_bytes": "out_bytes", "saved": "saved_elems", "ops": "other_ops",
+           "weights": "weight_params", "biases": "bias_params"}
 
 
 def parse_columns(text: str | None) -> list[Column]:
     if not text:
         return [COLUMNS[k] for k in DEFAULT_COLUMNS]
     keys = [k.strip() for k in text.split(",") if k.strip()]
-    unknown = [k for k in keys if k not in COLUMNS]
-    if unknown:
-        raise ValueError(f"unknown column {unknown[0]!r}; known: {', '.join(COLUMNS)}")
+    for k in keys:
+        if k in RENAMED:
+            raise ValueError(f"column {k!r} is now called {RENAMED[k]!r}")
+        if k not in COLUMNS:
+            raise ValueError(f"unknown column {k!r}; known: {', '.join(COLUMNS)}")
     return [COLUMNS[k] for k in keys]
 
 

@@ -19,9 +19,7 @@ def render(report, rows, columns, **_) -> str:
     w.writerow([c.key for c in columns])
     for r in rows:
         w.writerow([_cell(c.value(r, report)) for c in columns])
-    t = report.totals
-    totals = {"name": "TOTAL", "params": t.params, "weights": t.weight_params, "biases": t.bias_params,
-              "macs": t.macs, "flops": t.flops, "act": t.out_elems, "saved": t.saved_elems, "ops": t.other_ops,
-              "connections": t.connections, "act_bytes": report.out_bytes, "saved_bytes": report.saved_bytes}
-    w.writerow([totals.get(c.key, "") for c in columns])
+    # TOTAL row: each column's total (JSON's totals under the same key); the word in the first label column.
+    label = next((c for c in columns if c.label), None)
+    w.writerow(["TOTAL" if c is label else c.total(report) if c.total else "" for c in columns])
     return buf.getvalue()

@@ -10,7 +10,7 @@ def render(report, rows, columns, *, width: int | None = None, color: bool | Non
     cells = []
     for r in rows:
         line = [c.show(c.value(r, report)) for c in columns]
-        if r.aux and columns and columns[0].key == "name":
+        if r.aux and columns and columns[0].label:
             line[0] += " (aux)"
         cells.append(line)
     return draw(title, [c.title for c in columns], cells, [c.numeric for c in columns],

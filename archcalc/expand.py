@@ -1,0 +1,561 @@
+"""Spec -> Graph: expand a spec's layer list into resolved nodes.
+
+Expansion is where a spec's structure is understood and validated: sequences, branches merged by a
+merge rule, side scopes (aux, group), repetition (times/first), conditions (when), parametrised
+block calls (the spec's own blocks and the shared library's), `$expressions`, defaults, names and
+`from:` references. Shapes are propagated here too, since `$in` and conditions may depend on them;
+the rules are asked what each layer is at its input. What a framework keeps or allocates is not
+decided here (see profiles/).
+
+Every error names the file, the line and the layer path. Expansion is linear in the number of nodes.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from . import rules
+from .expr import evaluate, has_dollar
+from .gcpause import gc_paused
+from .graph import Graph, Node
+from .rules import RuleError
+from .shape import Shape, fmt_shape
+from .spec import Map, Seq, Spec, SpecError, library_blocks, line_of
+
+SCOPES = ("aux", "group")
+BLOCK_KEYS = ("args", "body", "defaults", "notes", "rounding")
+ITEM_KEYS = ("times", "first", "when", "from")  # keys of a layer item that are not rule arguments
+ROUNDINGS = ("warn", "floor")
+INPUT_VARS = ("in", "in_h", "in_w")  # what a block body knows of its input
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """The tensor flowing between layers: the node that produced it and its shape."""
+
+    node: int
+    shape: Shape
+
+
+@dataclass
+class Scope:
+    path: str
+    defaults: dict
+    env: dict
+    file: str
+    floor_ok: bool = False  # `rounding: floor`: floored sizes are intended, so they do not warn
+    aux: bool = False
+    ancestors: tuple = ()  # ((path, kind), ...) of enclosing blocks, branches, groups
+    counters: dict = field(default_factory=dict)
+    depth: int = 0  # block calls deep
+
+    def child(self, name: str, kind: str, **changes) -> "Scope":
+        path = f"{self.path}/{name}" if self.path else name
+        base = dict(path=path, defaults=self.defaults, env=self.env, file=self.file, floor_ok=self.floor_ok,
+                    aux=self.aux, ancestors=self.ancestors + ((path, kind),), depth=self.depth)
+        base.update(changes)
+        return Scope(**base)
+
+    def join(self, name: str) -> str:
+        return f"{self.path}/{name}" if self.path else name
+
+    def auto_name(self, type_name: str, taken: set) -> str:
+        """The next `typeN` of this scope; numbers a label already took are skipped."""
+        n = self.counters.get(type_name, 0)
+        while True:
+            n += 1
+            name = f"{type_name}{n}"
+            if self.join(name) not in taken:
+                break
+        self.counters[type_name] = n
+        return name
+
+
+class _Unresolved(Exception):
+    """A `from:` reference names nothing before it (raised to find out whether it names something later)."""
+
+    def __init__(self, ref: str, scope_path: str, line: int, path: str):
+        super().__init__(ref)
+        self.ref, self.scope_path, self.line, self.path = ref, scope_path, line, path
+
+
+MAX_BLOCK_DEPTH = 64  # block calls nested deeper are refused (a block that calls itself)
+
+
+def expand(spec: Spec, *, input_shape: Shape | None = None, strict: bool = False, library: dict | None = None) -> Graph:
+    """The spec's resolved graph at its input (or ``input_shape``). Pure: the spec is not modified."""
+    shape = tuple(input_shape) if input_shape is not None else spec.input
+    with gc_paused():
+        try:
+            return _Expander(spec, strict, library).run(shape)
+        except _Unresolved as e:
+            later = _Expander(spec, strict, library, lenient=True).find_later(shape, e)
+            where = f" ({spec.file}:{later} comes later: a reference names an earlier tensor)" if later else ""
+            raise SpecError(f"from: {e.ref!r} {'is later in the graph' if later else 'names no earlier layer, block or branch'}"
+                            f"{where}", file=spec.file, line=e.line or None, path=e.path) from None
+
+
+class _Expander:
+    def __init__(self, spec: Spec, strict: bool, library: dict | None, lenient: bool = False):
+        self.spec = spec
+        self.strict = strict
+        self.lenient = lenient
+        self._library = library
+        self.nodes: list[Node] = []
+        self.paths: set[str] = set()
+        self.scope_types: dict[str, str] = {}
+        self.outputs: dict[str, int] = {}  # block, branch, scope path -> output node
+        self.refs: dict[str, Flow] = {}  # every path a `from:` can name -> its tensor
+        self.later: dict[str, int] = {}  # lenient mode: paths seen, with their lines
+        # Rules are pure functions of (input shape, arguments) returning immutable Costs, so a layer
+        # repeated with the same input and arguments (a block called `times: 23`) is costed once.
+        self.costs: dict = {}
+        self.own_blocks = {k: (v, spec.file) for k, v in spec.blocks.items()}
+        self._check_blocks()
+        self._check_defaults(spec.defaults, line_of(spec.defaults, spec.lines.get("defaults", 0)))
+        self.root = Scope(path="", defaults=_canonical(spec.defaults), env=dict(spec.args), file=spec.file,
+                          floor_ok=spec.rounding == "floor")
+
+    def run(self, shape: Shape) -> Graph:
+        flow = self.start(shape)
+        self.root.env.update(_input_vars(shape))
+        self.walk(self.spec.layers, flow, self.root)
+        spec = self.spec
+        return Graph(name=spec.name, source=spec.source, notes=spec.notes, file=spec.file, input=shape,
+                     nodes=tuple(self.nodes), scope_types=self.scope_types, outputs=self.outputs)
+
+    def find_later(self, shape: Shape, missing: _Unresolved) -> int | None:
+        """The line of what ``missing`` names, when it names something after the reference."""
+        try:
+            self.run(shape)
+        except (SpecError, _Unresolved):
+            pass
+        for candidate in _candidates(missing.ref, missing.scope_path):
+            if candidate in self.later:
+                return self.later[candidate]
+        return None
+
+    # ------------------------------------------------------------ errors and validation
+
+    def fail(self, message: str, line: int, path: str | None = None, file: str | None = None) -> SpecError:
+        return SpecError(message, file=file or self.spec.file, line=line or None, path=path or None)
+
+    def _check_blocks(self) -> None:
+        for name, block in self.spec.blocks.items():
+            line = self.spec.blocks.key_lines.get(name, 0) if isinstance(self.spec.blocks, Map) else 0
+            if rules.lookup(name) or name in SCOPES:
+                raise self.fail(f"block name {name!r} is already a layer type", line)
+            check_block(name, block, self.spec.file, line)
+            key_lines = getattr(block, "key_lines", {})
+            self._check_defaults(block.get("defaults") or {}, key_lines.get("defaults", line))
+
+    def _check_defaults(self, defaults: dict, line: int) -> None:
+        if not isinstance(defaults, dict):
+            raise self.fail("defaults must be a mapping of layer type: {arguments}", line)
+        for type_name, args in defaults.items():
+            key_line = getattr(defaults, "key_lines", {}).get(type_name, line)
+            if not isinstance(args, dict):
+                raise self.fail(f"defaults for {type_name!r} must be a mapping of arguments", key_line)
+            r = rules.lookup(type_name)
+            if r is None:
+                entry = self.block(type_name)
+                if entry is not None:
+                    declared = (entry[0].get("args") or {}) if isinstance(entry[0], dict) else {}
+                    unknown = sorted(set(args) - set(declared))
+                    if unknown:
+                        raise self.fail(f"defaults for block {type_name}: unknown argument {unknown[0]!r}; "
+                                        f"its arguments: {', '.join(declared) or '(none)'}", key_line)
+                    continue
+                raise self.fail(f"defaults for unknown layer type {type_name!r}{_did_you_mean(type_name, self.known())}",
+                                key_line)
+            unknown = sorted(set(args) - set(r.known))
+            if unknown:
+                raise self.fail(f"defaults for {type_name}: unknown argument {unknown[0]!r}; known: {', '.join(r.known)}", key_line)
+
+    def block(self, name: str):
+        """(definition, file) of a block: the spec's own first, then the shared library's."""
+        entry = self.own_blocks.get(name)
+        if entry is None and rules.lookup(name) is None:
+            entry = self.library().get(name)
+        return entry
+
+    def library(self) -> dict:
+        if self._library is None:  # read only when a spec uses a type that is not its own
+            self._library = library_blocks()
+        return self._library
+
+    def known(self) -> list[str]:
+        types = [t for t in rules.known_types() if t != "input"]
+        return sorted(set(types) | set(self.own_blocks) | set(self.library()) | set(SCOPES) | {"from"})
+
+    # ------------------------------------------------------------ nodes
+
+    def start(self, shape: Shape) -> Flow:
+        line = self.spec.lines.get("input", 0)
+        try:
+            cost = rules.apply(rules.RULES["input"], shape, {})
+        except RuleError as e:
+            raise self.fail(str(e), line, "input") from None
+        return self.add_node("input", "input", "input", {}, (), cost, line, Scope("", {}, {}, self.spec.file))
+
+    def add_node(self, name: str, path: str, type_name: str, args: dict, inputs: tuple, cost, line: int,
+                 scope: Scope) -> Flow:
+        if path in self.paths:
+            raise self.fail(f"duplicate layer path {path!r}; give the layer (or its merge) a distinct name", line, path,
+                            scope.file)
+        self.paths.add(path)
+        if cost.warnings and scope.floor_ok:
+            cost = _without_floor_warnings(cost)
+        if cost.warnings and self.strict:
+            raise self.fail(f"{cost.warnings[0]} (--strict)", line, path, scope.file)
+        node = Node(id=len(self.nodes), name=name, path=path, type=type_name, args=args, inputs=inputs,
+                    file=scope.file, line=line, aux=scope.aux, ancestors=scope.ancestors, cost=cost)
+        self.nodes.append(node)
+        flow = Flow(node.id, cost.out)
+        self.name_output(path, flow, line)
+        return flow
+
+    def name_output(self, path: str, flow: Flow, line: int) -> None:
+        self.refs[path] = flow
+        if self.lenient:
+            self.later.setdefault(path, line)
+
+    def resolve(self, ref, scope: Scope, line: int, path: str) -> Flow:
+        if not isinstance(ref, str) or not ref:
+            raise self.fail(f"from: must name an earlier layer, block or branch by its path, got {ref!r}", line, path,
+                            scope.file)
+        for candidate in _candidates(ref, scope.path):
+            flow = self.refs.get(candidate)
+            if flow is not None:
+                return flow
+        if self.lenient:
+            return None
+        raise _Unresolved(ref, scope.path, line, path)
+
+    # ------------------------------------------------------------ the walk
+
+    def walk(self, items, flow: Flow, scope: Scope) -> Flow:
+        if not isinstance(items, list):
+            raise self.fail("expected a list of layers", line_of(items), scope.path, scope.file)
+        lines = getattr(items, "item_lines", [line_of(items)] * len(items))
+        for raw, line in zip(items, lines):
+            flow = self.item(raw, line_of(raw, line), flow, scope)
+        return flow
+
+    def item(self, raw, line: int, flow: Flow, scope: Scope) -> Flow:
+        if isinstance(raw, str) and raw.strip().startswith("$"):
+            # A block argument that is a layer list (or one layer type) used as an item.
+            value = self.subst(raw, scope, line)
+            if isinstance(value, list):
+                return self.walk(value, flow, scope)
+            raw = value
+        type_name, label, value = self.split(raw, line, scope)
+        where = scope.join(label or type_name)
+        if type_name == "from":
+            target = self.resolve(self.subst(value, scope, line), scope, line, where)
+            return flow if target is None else target
+        if type_name in SCOPES:
+            return self.side(type_name, label, value, line, flow, scope)
+        entry = self.block(type_name)
+        r = rules.lookup(type_name)
+        if r is not None and r.name == "input":
+            raise self.fail("the input is set by `input: [C, H, W]` at the top, not as a layer", line, where, scope.file)
+        if entry is None and r is None:
+            raise self.fail(f"unknown layer type {type_name!r}{_did_you_mean(type_name, self.known())}", line, where,
+                            scope.file)
+        if r is not None and r.merge:
+            return self.merge(r, label, value, line, flow, scope)
+        value = self.subst(value, scope, line)
+        if entry is not None and isinstance(value, list):
+            args, times, first, when, source = {"__positional__": value}, 1, {}, True, None
+        else:
+            if r is not None and isinstance(value, list):
+                raise self.fail(f"arguments of {type_name} must be a mapping, e.g. {type_name}: {{k: 3}}", line, where,
+                                scope.file)
+            args, times, first, when, source = self.item_keys(value, type_name, line, scope, where)
+        if not when or times == 0:
+            return flow
+        if source is not None:
+            target = self.resolve(source, scope, line, where)
+            flow = flow if target is None else target
+        names = self.instance_names(type_name, label, times, scope)
+        for i, name in enumerate(names):
+            inst_args = {**args, **first} if i == 0 else dict(args)
+            if entry is not None:
+                flow = self.call(type_name, entry, name, inst_args, line, flow, scope)
+            else:
+                flow = self.layer(r, name, inst_args, line, flow, scope)
+        return flow
+
+    def split(self, raw, line: int, scope: Scope):
+        if isinstance(raw, str):
+            key, value = raw, None
+        elif isinstance(raw, dict) and len(raw) == 1:
+            key, value = next(iter(raw.items()))
+        else:
+            raise self.fail("a layer is written `type`, `type: {args}` or `type name: {args}`", line, scope.path or None,
+                            scope.file)
+        if not isinstance(key, str):
+            raise self.fail(f"a layer type is a word, got {key!r}", line, scope.path or None, scope.file)
+        parts = key.split()
+        if not parts or len(parts) > 2:
+            raise self.fail(f"cannot read layer {key!r}: write `type` or `type name`", line, scope.path or None, scope.file)
+        type_name = parts[0]
+        if type_name.startswith("$"):  # a block argument naming a layer type or block
+            type_name = self.subst(type_name, scope, line)
+            if not isinstance(type_name, str) or not type_name:
+                raise self.fail(f"{parts[0]} must name a layer type or block, got {type_name!r}", line, scope.path or None,
+                                scope.file)
+        label = parts[1] if len(parts) == 2 else None
+        if label is not None:
+            if "/" in label:
+                raise self.fail(f"layer name {label!r} cannot contain '/'", line, scope.path or None, scope.file)
+            if label[0].isdigit():
+                label = f"{type_name}_{label}"  # `inception 3a` -> inception_3a
+        return type_name, label, value
+
+    def item_keys(self, value, type_name: str, line: int, scope: Scope, where: str):
+        """(arguments, times, first, when, from) of a layer or block call."""
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise self.fail(f"arguments of {type_name} must be a mapping, got {value!r}", line, where, scope.file)
+        args = dict(value)
+        times = args.pop("times", 1)
+        first = args.pop("first", {}) or {}
+        when = args.pop("when", True)
+        source = args.pop("from", None)
+        if isinstance(times, bool) or not isinstance(times, int) or times < 0:
+            raise self.fail(f"times must be a whole number (0 leaves the layer out), got {times!r}", line, where, scope.file)
+        if not isinstance(first, dict):
+            raise self.fail("first must be a mapping of arguments for the first repetition", line, where, scope.file)
+        if not isinstance(when, bool):
+            raise self.fail(f"when must be a condition that is true or false, got {when!r}", line, where, scope.file)
+        return args, times, first, when, source
+
+    def instance_names(self, type_name: str, label: str | None, times: int, scope: Scope) -> list[str]:
+        if label is None:
+            return [scope.auto_name(type_name, self.paths) for _ in range(times)]
+        if times == 1:
+            return [label]
+        return [f"{label}_{i}" for i in range(1, times + 1)]
+
+    def layer(self, r: rules.Rule, name: str, args: dict, line: int, flow: Flow, scope: Scope) -> Flow:
+        path = scope.join(name)
+        merged = {**scope.defaults.get(r.name, {}), **args}
+        try:
+            key = _cost_key(r.name, flow.shape, merged)
+        except _Unfreezable:
+            key = None
+        cost = self.costs.get(key) if key is not None else None
+        if cost is None:
+            try:
+                cost = rules.apply(r, flow.shape, merged)
+            except RuleError as e:
+                raise self.fail(f"{e} (input {fmt_shape(flow.shape)})" if "input" not in str(e) else str(e), line, path,
+                                scope.file) from None
+            if key is not None:
+                self.costs[key] = cost
+        return self.add_node(name, path, r.name, merged, (flow.node,), cost, line, scope)
+
+    def call(self, block_name: str, entry: tuple, name: str, args: dict, line: int, flow: Flow, scope: Scope) -> Flow:
+        block, file = entry
+        path = scope.join(name)
+        if scope.depth >= MAX_BLOCK_DEPTH:
+            raise self.fail(f"blocks nested more than {MAX_BLOCK_DEPTH} calls deep (does {block_name} call itself?)",
+                            line, path, scope.file)
+        declared = block.get("args") or {}
+        bound = dict(scope.defaults.get(block_name, {}))
+        if "__positional__" in args:
+            positional = args.pop("__positional__")
+            if len(positional) > len(declared):
+                raise self.fail(
+                    f"block {block_name} takes {len(declared)} arguments ({', '.join(declared)}), got {len(positional)}",
+                    line, path, scope.file)
+            bound.update(zip(declared, positional))
+        unknown = [a for a in args if a not in declared]
+        if unknown:
+            raise self.fail(f"block {block_name}: unknown argument {unknown[0]!r}; its arguments: "
+                            f"{', '.join(declared) or '(none)'}", line, path, scope.file)
+        bound.update(args)
+        for arg, default in declared.items():
+            if arg not in bound:
+                if default is None:
+                    missing = [a for a, d in declared.items() if d is None and a not in bound]
+                    raise self.fail(f"block {block_name} needs {', '.join(missing)} (arguments: {', '.join(declared)})",
+                                    line, path, scope.file)
+                bound[arg] = default
+        defaults = dict(scope.defaults)
+        for t, d in _canonical(block.get("defaults") or {}).items():
+            defaults[t] = {**defaults.get(t, {}), **d}
+        self.scope_types[path] = block_name
+        env = {**bound, **_input_vars(flow.shape)}
+        rounding = block.get("rounding")
+        inner = scope.child(name, block_name, env=env, defaults=defaults, file=file, depth=scope.depth + 1,
+                            floor_ok=scope.floor_ok if rounding is None else rounding == "floor", counters={})
+        out = self.walk(block["body"], flow, inner)
+        self.outputs[path] = out.node
+        self.name_output(path, out, line)
+        return out
+
+    def merge(self, r: rules.Rule, label: str | None, branches, line: int, flow: Flow, scope: Scope) -> Flow:
+        kind = r.name
+        where = scope.join(label or kind)
+        if not isinstance(branches, dict):
+            raise self.fail(f"{kind} takes named branches, each a list of layers ([] = identity)", line, where, scope.file)
+        branches = dict(branches)
+        when = self.subst(branches.pop("when", True), scope, line)
+        if not isinstance(when, bool):
+            raise self.fail(f"when must be a condition that is true or false, got {when!r}", line, where, scope.file)
+        if not all(isinstance(v, list) or v is None for v in branches.values()):
+            raise self.fail(f"{kind} takes named branches, each a list of layers ([] = identity)", line, where, scope.file)
+        name = label or scope.auto_name(kind, self.paths)
+        path = scope.join(name)
+        if len(branches) < 2:
+            raise self.fail(f"{kind} needs at least two named branches", line, path, scope.file)
+        # A named merge owns its branches (path/name/branch); an unnamed one puts them in its scope.
+        owner = scope.child(name, kind) if label else scope
+        if label:
+            self.scope_types[owner.path] = kind
+        outs: dict[str, Flow] = {}
+        for branch, body in branches.items():
+            branch_scope = owner.child(str(branch), "branch", counters={})
+            self.scope_types[branch_scope.path] = "branch"
+            outs[str(branch)] = flow if not body else self.walk(body, flow, branch_scope)  # [] is the identity
+            self.outputs[branch_scope.path] = outs[str(branch)].node
+            self.name_output(branch_scope.path, outs[str(branch)], line)
+            if not when:  # the merge is left out and its first branch runs alone: `x + f(x)` or `f(x)`
+                return outs[str(branch)]
+        args = dict(scope.defaults.get(kind, {}))
+        try:
+            cost = rules.apply(r, {b: f.shape for b, f in outs.items()}, args)
+        except RuleError as e:
+            raise self.fail(str(e), line, path, scope.file) from None
+        return self.add_node(name, path, kind, args, tuple(f.node for f in outs.values()), cost, line, scope)
+
+    def side(self, kind: str, label: str | None, body, line: int, flow: Flow, scope: Scope) -> Flow:
+        name = label or scope.auto_name(kind, self.paths)
+        if not isinstance(body, list) or not body:
+            raise self.fail(f"{kind} takes a non-empty list of layers: `{kind} NAME: [...]`", line, scope.join(name),
+                            scope.file)
+        inner = scope.child(name, kind, counters={}, aux=scope.aux or kind == "aux")
+        self.scope_types[inner.path] = kind
+        out = self.walk(body, flow, inner)
+        self.outputs[inner.path] = out.node
+        self.name_output(inner.path, out, line)
+        return flow if kind == "aux" else out  # an aux branch is a side exit: the main flow goes on
+
+    # ------------------------------------------------------------ $expressions
+
+    def subst(self, value, scope: Scope, line: int):
+        # A value without any $ is returned itself: no copy, which would only equal it.
+        if isinstance(value, str):
+            if "$" in value:
+                return evaluate(value, scope.env, lambda msg: self.fail(msg, line, scope.path or None, scope.file))
+            return value
+        if not has_dollar(value):
+            return value
+        if isinstance(value, dict):
+            out = Map((k, self.subst(v, scope, line)) for k, v in value.items())
+            out.line = line_of(value, line)
+            out.key_lines = getattr(value, "key_lines", {})
+            return out
+        if isinstance(value, list):
+            out = Seq(self.subst(v, scope, line) for v in value)
+            out.line = line_of(value, line)
+            out.item_lines = getattr(value, "item_lines", [line] * len(value))
+            return out
+        return value
+
+
+def check_block(name: str, block, file: str, line: int) -> None:
+    """A block definition's structure (the spec's own or the shared library's)."""
+    def fail(message: str, at: int) -> SpecError:
+        return SpecError(message, file=file, line=at or None)
+
+    if not isinstance(block, dict) or "body" not in block:
+        raise fail(f"block {name!r} needs a body: list of layers", line)
+    unknown = [k for k in block if k not in BLOCK_KEYS]
+    if unknown:
+        raise fail(f"block {name!r}: unknown key {unknown[0]!r}; known: {', '.join(BLOCK_KEYS)}", line)
+    key_lines = getattr(block, "key_lines", {})  # point at the offending key of the block
+    if not isinstance(block["body"], list) or not block["body"]:
+        raise fail(f"block {name!r}: body must be a non-empty list of layers", key_lines.get("body", line))
+    args = block.get("args") or {}
+    if not isinstance(args, dict):
+        raise fail(f"block {name!r}: args must be a mapping of name: default (~ = required)", key_lines.get("args", line))
+    taken = [a for a in args if a in INPUT_VARS]
+    if taken:
+        raise fail(f"block {name!r}: ${taken[0]} is the block's input ({', '.join('$' + v for v in INPUT_VARS)} are set "
+                   "from it); name the argument otherwise", key_lines.get("args", line))
+    if block.get("rounding", "warn") not in ROUNDINGS:
+        raise fail(f"block {name!r}: rounding must be one of {', '.join(ROUNDINGS)}", key_lines.get("rounding", line))
+
+
+def _input_vars(shape: Shape) -> dict:
+    """$in (channels, or the length of a vector), $in_h and $in_w of a block's input."""
+    if len(shape) == 3:
+        return {"in": shape[0], "in_h": shape[1], "in_w": shape[2]}
+    return {"in": shape[0]}
+
+
+def _candidates(ref: str, scope_path: str):
+    """Where a reference may point, nearest scope first: `a/b` + `x` tries a/b/x, a/x, x."""
+    parts = scope_path.split("/") if scope_path else []
+    for n in range(len(parts), -1, -1):
+        yield "/".join(parts[:n] + [ref])
+
+
+def _did_you_mean(word: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(word, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{hint} known: {', '.join(known)}"
+
+
+def _without_floor_warnings(cost):
+    from dataclasses import replace
+
+    kept = tuple(w for w in cost.warnings if "floored" not in w)
+    return replace(cost, warnings=kept) if kept != cost.warnings else cost
+
+
+_ATOMS = frozenset((str, int, float, bool, type(None)))
+
+
+class _Unfreezable(Exception):
+    pass
+
+
+def _frozen(value):
+    """A hashable image of an argument value that keeps exact types (1, 1.0 and True are equal
+    as dict keys but not as arguments, so they must not share a cached cost)."""
+    t = type(value)
+    if t is float:
+        return t, repr(value)  # 0.0 == -0.0, but they print differently in a rule's arithmetic
+    if t in _ATOMS:
+        return t, value
+    if isinstance(value, (list, tuple)):
+        return t, tuple([_frozen(v) for v in value])
+    if isinstance(value, dict):
+        return t, tuple([(_frozen(k), _frozen(v)) for k, v in value.items()])
+    raise _Unfreezable
+
+
+def _cost_key(rule_name: str, shape, args: dict) -> tuple:
+    """(rule, shape, then key, class, value for each argument): _frozen's image, flattened for
+    the common case of a shape of ints and arguments that are words and numbers."""
+    key = [rule_name, shape if all(d.__class__ is int for d in shape) else _frozen(shape)]
+    for k, v in args.items():
+        t = v.__class__
+        key += (k, t, v if t in _ATOMS and t is not float else _frozen(v))
+    return tuple(key)
+
+
+def _canonical(defaults: dict) -> dict:
+    """Defaults keyed by canonical rule name, so `bn:` defaults reach `batchnorm` layers."""
+    out: dict = {}
+    for t, d in defaults.items():
+        r = rules.lookup(t)
+        key = r.name if r else t
+        out[key] = {**out.get(key, {}), **d}
+    return out

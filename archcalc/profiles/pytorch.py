@@ -1,0 +1,109 @@
+"""PyTorch (autograd, eager mode, training): what each layer type keeps for backward.
+
+Every entry was read from PyTorch 2.x with ``torch.autograd.graph.saved_tensors_hooks`` (storages
+counted once, parameters and buffers left out); tests/test_torch_layers.py and
+tests/test_torchvision.py measure the same networks and compare.
+
+- conv, linear and LeNet's trainable layers keep their input (a flatten before a linear is a view
+  of the same storage).
+- max pooling keeps its input and int64 argmax indices; average pooling its input; adaptive
+  average pooling to 1x1 runs as a mean over H and W, whose backward needs only the input's size.
+- batch norm keeps its input and, in fp32 and once per batch, the batch mean and inverse std.
+- relu, sigmoid and tanh keep their output either way; elu and leaky_relu keep their input, or in
+  place their output; relu6, gelu, silu, hardswish and hardsigmoid keep their input, and in place
+  a copy of the input made before it is overwritten.
+- LocalResponseNorm is composed of ops: its input, the squares zero-padded by size-1 channels
+  (avg_pool3d's input), the pow base and the divisor.
+- dropout keeps its mask (bool, as CUDA's fused kernel; CPU's nn.Dropout keeps a float noise
+  tensor) and in training writes a new tensor, while at inference it is the identity.
+- softmax keeps its output; add and concat keep nothing; mul keeps both operands; views (flatten,
+  chunk, split, slice) and identities allocate nothing and keep nothing.
+"""
+from __future__ import annotations
+
+from ..rules import ACTIVATIONS, INPLACE_BY_DEFAULT, Part, Saved
+from ..shape import elems
+from . import Memory, Profile
+
+NOTHING = Memory()
+VIEW = Memory(alias=True)
+
+
+def _keeps_input(part: Part) -> Memory:
+    return Memory(saved=(Saved("input", elems(part.x), "input"),))
+
+
+def _maxpool(part: Part) -> Memory:
+    return Memory(saved=(Saved("input", elems(part.x), "input"),
+                         Saved("argmax indices (int64)", elems(part.out), "tmp0", itemsize=8)))
+
+
+def _adaptive_avgpool(part: Part) -> Memory:
+    return NOTHING if part.out[1:] == (1, 1) else _keeps_input(part)
+
+
+def _lrn(part: Part) -> Memory:
+    c, h, w = part.x
+    n = elems(part.x)
+    padded = (c + part.arg("size") - 1) * h * w
+    return Memory(saved=(Saved("input", n, "input"), Saved("padded squares", padded, "tmp0"),
+                         Saved("pow base", n, "tmp1"), Saved("divisor", n, "tmp2")))
+
+
+def _batchnorm(part: Part) -> Memory:
+    n = elems(part.x)
+    c = part.x[0]
+    return Memory(saved=(Saved("input", n, "input"),
+                         Saved("batch mean, inv std (fp32)", 2 * c, "tmp0", itemsize=4, per_batch=True)))
+
+
+_SAVES_OUTPUT = {"relu", "sigmoid", "tanh"}
+_INPLACE_SAVES_OUTPUT = _SAVES_OUTPUT | {"elu", "leaky_relu"}
+
+
+def _activation(part: Part) -> Memory:
+    kind = part.type
+    inplace = part.arg("inplace")
+    inplace = kind in INPLACE_BY_DEFAULT if inplace is None else inplace
+    n = elems(part.x)
+    if kind in (_INPLACE_SAVES_OUTPUT if inplace else _SAVES_OUTPUT):
+        saved = Saved("output", n, "output")
+    elif inplace:
+        saved = Saved("copy of the input (in-place op)", n, "tmp0")
+    else:
+        saved = Saved("input", n, "input")
+    return Memory(saved=(saved,), alias=inplace)
+
+
+def _softmax(part: Part) -> Memory:
+    return Memory(saved=(Saved("output", elems(part.out), "output"),))
+
+
+def _dropout(part: Part) -> Memory:
+    return Memory(saved=(Saved("mask (bool)", elems(part.x), "tmp0", itemsize=1),), alias=True, train_copy=True)
+
+
+def _add(part: Part) -> Memory:
+    return Memory(alias=bool(part.arg("inplace")))
+
+
+def _mul(part: Part) -> Memory:
+    return Memory(saved=tuple(Saved(f"operand {i}", elems(x), f"input{i}") for i, x in enumerate(part.x)))
+
+
+PARTS = {
+    "input": lambda part: NOTHING,
+    "conv": _keeps_input, "dwconv": _keeps_input, "fc": _keeps_input, "subsample": _keeps_input, "rbf": _keeps_input,
+    "maxpool": _maxpool, "avgpool": _keeps_input, "adaptive_avgpool": _adaptive_avgpool,
+    "lrn": _lrn, "batchnorm": _batchnorm, "softmax": _softmax, "dropout": _dropout,
+    "flatten": lambda part: VIEW, "identity": lambda part: VIEW,
+    "chunk": lambda part: VIEW, "split": lambda part: VIEW, "slice": lambda part: VIEW,
+    # option A's strided slice and zero padding: a new tensor whose backward needs only shapes
+    "shortcut": lambda part: NOTHING,
+    # view, transpose, contiguous: one copy, nothing kept
+    "channel_shuffle": lambda part: NOTHING,
+    "concat": lambda part: NOTHING, "add": _add, "mul": _mul,
+    **{kind: _activation for kind in ACTIVATIONS},
+}
+
+PROFILE = Profile("pytorch", "PyTorch autograd, eager mode, training (CUDA's bool dropout mask)", PARTS)
