@@ -37,49 +37,59 @@ def _rows(graph: Graph, memory) -> tuple[list[Row], list[int]]:
     rf = [(1, 1)] * len(nodes)
     jump = [(1, 1)] * len(nodes)
     rows: list[Row] = []
-    readers: dict = {}  # storage -> the nodes that read it, so far
+    kept: dict = {}  # storage -> the first node that keeps it for backward
     mems: dict = {}  # id(cost) -> (cost, memory): nodes of a repeated layer share one Cost
+    append = rows.append
     for node in nodes:
         c = node.cost
         hit = mems.get(id(c))
-        mem = hit[1] if hit is not None and hit[0] is c else None
-        if mem is None:
+        if hit is not None and hit[0] is c:
+            mem = hit[1]
+        else:
             mem = memory(c)
             mems[id(c)] = (c, mem)
         ins = node.inputs
-        if ins:
-            if len(ins) == 1:
-                r, j = rf[ins[0]], jump[ins[0]]
-            else:  # a merge: the largest field over its inputs
-                r = (max(rf[i][0] for i in ins), max(rf[i][1] for i in ins))
-                j = (max(jump[i][0] for i in ins), max(jump[i][1] for i in ins))
-            if c.window is not None:
-                wh, ww = c.window
-                r = (r[0] + (wh.k_eff - 1) * j[0], r[1] + (ww.k_eff - 1) * j[1])
-                j = (j[0] * wh.s, j[1] * ww.s)
-            rf[node.id], jump[node.id] = r, j
+        nid = node.id
+        if len(ins) == 1:
+            i = ins[0]
+            r, j = rf[i], jump[i]
+            tensor_in = (storage[i],)
+            inputs = (nodes[i].path,)
+        elif ins:  # a merge: the largest field over its inputs
+            r = (max(rf[i][0] for i in ins), max(rf[i][1] for i in ins))
+            j = (max(jump[i][0] for i in ins), max(jump[i][1] for i in ins))
+            tensor_in = tuple([storage[i] for i in ins])
+            inputs = tuple([nodes[i].path for i in ins])
+        else:
+            r = j = (1, 1)
+            tensor_in = inputs = ()
+        window = c.window
+        if window is not None:
+            wh, ww = window
+            r = (r[0] + (wh.k_eff - 1) * j[0], r[1] + (ww.k_eff - 1) * j[1])
+            j = (j[0] * wh.s, j[1] * ww.s)
+        rf[nid] = r
+        jump[nid] = j
         if mem.alias and ins and not mem.train_copy:
-            target = storage[ins[0]]
-            if len(ins) > 1 and any(r != node.id for r in readers.get(target, ())):
-                # autograd would find a saved tensor modified, and later readers would see the sum
+            out = tensor_in[0]
+            if mem.inplace and out in kept:
+                # PyTorch refuses this in backward: a tensor saved for it was modified in place
                 raise SpecError(
-                    f"an in-place {node.type} writes into its first input {nodes[ins[0]].path!r}, which "
-                    f"{nodes[readers[target][0]].path!r} also reads: list a branch with layers first",
+                    f"an in-place {node.type} overwrites {nodes[ins[0]].path!r}, which {nodes[kept[out]].path!r} "
+                    "keeps for backward (autograd would fail); "
+                    + ("list a branch with layers first" if len(ins) > 1 else "set inplace: false"),
                     file=node.file, line=node.line or None, path=node.path)
-            storage[node.id] = target
         else:
             # A training copy (dropout) gets its own storage: in training the next layer keeps that one.
-            storage[node.id] = len(storage_elems)
+            out = len(storage_elems)
             storage_elems.append(elems(c.out))
-        if not (mem.alias and len(ins) == 1):  # a view or in-place op passes its input on, it does not consume it
-            for i in ins:
-                readers.setdefault(storage[i], []).append(node.id)
-        rows.append(Row(
-            name=node.name, path=node.path, type=node.type, line=node.line, out=c.out, cost=c, mem=mem,
-            rf=rf[node.id], jump=jump[node.id], aux=node.aux, ancestors=node.ancestors, args=node.args,
-            tensor_in=tuple(storage[i] for i in ins), tensor_out=storage[node.id],
-            inputs=tuple(nodes[i].path for i in ins),
-        ))
+        storage[nid] = out
+        for s in mem.saved:
+            if s.of.startswith("input"):
+                t = tensor_in[int(s.of[5:] or 0)]
+                if t not in kept:
+                    kept[t] = nid
+        append(Row(node, mem, r, j, tensor_in, out, inputs))
     return rows, storage_elems
 
 

@@ -12,7 +12,7 @@ Every error names the file, the line and the layer path. Expansion is linear in 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import rules
 from .expr import evaluate, has_dollar
@@ -20,13 +20,11 @@ from .gcpause import gc_paused
 from .graph import Graph, Node
 from .rules import RuleError
 from .shape import Shape, fmt_shape
-from .spec import Map, Seq, Spec, SpecError, library_blocks, line_of
+from .spec import Map, Seq, Spec, SpecError, check_block, library_blocks, line_of
 
 SCOPES = ("aux", "group")
-BLOCK_KEYS = ("args", "body", "defaults", "notes", "rounding")
 ITEM_KEYS = ("times", "first", "when", "from")  # keys of a layer item that are not rule arguments
-ROUNDINGS = ("warn", "floor")
-INPUT_VARS = ("in", "in_h", "in_w")  # what a block body knows of its input
+_ITEM_KEYS = frozenset(ITEM_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +69,16 @@ class Scope:
         return name
 
 
+class Layers(Seq):
+    """A layer list passed as a block argument, with the arguments of the scope that wrote it."""
+
+    def __init__(self, items, env: dict):
+        super().__init__(items)
+        self.env = env
+        self.line = line_of(items)
+        self.item_lines = getattr(items, "item_lines", [self.line] * len(items))
+
+
 class _Unresolved(Exception):
     """A `from:` reference names nothing before it (raised to find out whether it names something later)."""
 
@@ -89,10 +97,16 @@ def expand(spec: Spec, *, input_shape: Shape | None = None, strict: bool = False
         try:
             return _Expander(spec, strict, library).run(shape)
         except _Unresolved as e:
-            later = _Expander(spec, strict, library, lenient=True).find_later(shape, e)
-            where = f" ({spec.file}:{later} comes later: a reference names an earlier tensor)" if later else ""
-            raise SpecError(f"from: {e.ref!r} {'is later in the graph' if later else 'names no earlier layer, block or branch'}"
-                            f"{where}", file=spec.file, line=e.line or None, path=e.path) from None
+            lenient = _Expander(spec, strict, library, lenient=True)
+            later = lenient.find_later(shape, e)
+            if later:
+                message = (f"from: {e.ref!r} is defined later, on line {later}: a reference names a tensor computed "
+                           "before it")
+            else:
+                close = difflib.get_close_matches(e.ref, sorted(lenient.later), n=1)
+                message = (f"from: {e.ref!r} names no layer, block or branch"
+                           + (f"; did you mean {close[0]!r}?" if close else ""))
+            raise SpecError(message, file=spec.file, line=e.line or None, path=e.path or None) from None
 
 
 class _Expander:
@@ -143,8 +157,6 @@ class _Expander:
     def _check_blocks(self) -> None:
         for name, block in self.spec.blocks.items():
             line = self.spec.blocks.key_lines.get(name, 0) if isinstance(self.spec.blocks, Map) else 0
-            if rules.lookup(name) or name in SCOPES:
-                raise self.fail(f"block name {name!r} is already a layer type", line)
             check_block(name, block, self.spec.file, line)
             key_lines = getattr(block, "key_lines", {})
             self._check_defaults(block.get("defaults") or {}, key_lines.get("defaults", line))
@@ -175,9 +187,7 @@ class _Expander:
     def block(self, name: str):
         """(definition, file) of a block: the spec's own first, then the shared library's."""
         entry = self.own_blocks.get(name)
-        if entry is None and rules.lookup(name) is None:
-            entry = self.library().get(name)
-        return entry
+        return entry if entry is not None else self.library().get(name)
 
     def library(self) -> dict:
         if self._library is None:  # read only when a spec uses a type that is not its own
@@ -243,21 +253,25 @@ class _Expander:
         return flow
 
     def item(self, raw, line: int, flow: Flow, scope: Scope) -> Flow:
-        if isinstance(raw, str) and raw.strip().startswith("$"):
+        if raw.__class__ is str and raw.startswith("$"):
             # A block argument that is a layer list (or one layer type) used as an item.
             value = self.subst(raw, scope, line)
+            if isinstance(value, Layers):  # evaluated where it was written, with $in of where it runs
+                return self.walk(value, flow, replace(scope, env={**value.env, **_input_vars(flow.shape)}))
             if isinstance(value, list):
                 return self.walk(value, flow, scope)
             raw = value
         type_name, label, value = self.split(raw, line, scope)
         where = scope.join(label or type_name)
         if type_name == "from":
-            target = self.resolve(self.subst(value, scope, line), scope, line, where)
+            target = self.resolve(self.subst(value, scope, line), scope, line, scope.path)
             return flow if target is None else target
         if type_name in SCOPES:
             return self.side(type_name, label, value, line, flow, scope)
-        entry = self.block(type_name)
         r = rules.lookup(type_name)
+        if isinstance(value, dict) and not (r is not None and r.merge) and not self._present(value, scope, line, where):
+            return flow  # `when:` false or `times: 0`, decided before the type must exist (`- $act: {when: ...}`)
+        entry = self.block(type_name) if r is None else None  # a block cannot be named like a rule
         if r is not None and r.name == "input":
             raise self.fail("the input is set by `input: [C, H, W]` at the top, not as a layer", line, where, scope.file)
         if entry is None and r is None:
@@ -265,7 +279,7 @@ class _Expander:
                             scope.file)
         if r is not None and r.merge:
             return self.merge(r, label, value, line, flow, scope)
-        value = self.subst(value, scope, line)
+        value = self.subst(value, scope, line) if entry is None else self.bind(value, scope, line)
         if entry is not None and isinstance(value, list):
             args, times, first, when, source = {"__positional__": value}, 1, {}, True, None
         else:
@@ -286,6 +300,13 @@ class _Expander:
             else:
                 flow = self.layer(r, name, inst_args, line, flow, scope)
         return flow
+
+    def _present(self, value: dict, scope: Scope, line: int, where: str) -> bool:
+        when = self.subst(value.get("when", True), scope, line)
+        times = self.subst(value.get("times", 1), scope, line)
+        if not isinstance(when, bool):
+            raise self.fail(f"when must be a condition that is true or false, got {when!r}", line, where, scope.file)
+        return bool(when) and times != 0
 
     def split(self, raw, line: int, scope: Scope):
         if isinstance(raw, str):
@@ -317,9 +338,11 @@ class _Expander:
     def item_keys(self, value, type_name: str, line: int, scope: Scope, where: str):
         """(arguments, times, first, when, from) of a layer or block call."""
         if value is None:
-            value = {}
+            return {}, 1, {}, True, None
         if not isinstance(value, dict):
             raise self.fail(f"arguments of {type_name} must be a mapping, got {value!r}", line, where, scope.file)
+        if _ITEM_KEYS.isdisjoint(value):  # the common case: rule arguments only, nothing to take out
+            return value, 1, {}, True, None
         args = dict(value)
         times = args.pop("times", 1)
         first = args.pop("first", {}) or {}
@@ -361,9 +384,12 @@ class _Expander:
     def call(self, block_name: str, entry: tuple, name: str, args: dict, line: int, flow: Flow, scope: Scope) -> Flow:
         block, file = entry
         path = scope.join(name)
+        calls = [kind for _, kind in scope.ancestors if kind in self.own_blocks or kind in (self._library or {})]
+        if block_name in calls:
+            chain = " -> ".join(calls[calls.index(block_name):] + [block_name])
+            raise self.fail(f"block {block_name} calls itself ({chain})", line, path, scope.file)
         if scope.depth >= MAX_BLOCK_DEPTH:
-            raise self.fail(f"blocks nested more than {MAX_BLOCK_DEPTH} calls deep (does {block_name} call itself?)",
-                            line, path, scope.file)
+            raise self.fail(f"blocks nested more than {MAX_BLOCK_DEPTH} calls deep", line, path, scope.file)
         declared = block.get("args") or {}
         bound = dict(scope.defaults.get(block_name, {}))
         if "__positional__" in args:
@@ -405,10 +431,17 @@ class _Expander:
             raise self.fail(f"{kind} takes named branches, each a list of layers ([] = identity)", line, where, scope.file)
         branches = dict(branches)
         when = self.subst(branches.pop("when", True), scope, line)
+        for branch, body in branches.items():
+            if isinstance(body, str) and body.startswith("$"):  # a block argument that is a layer list
+                branches[branch] = self.subst(body, scope, line)
         if not isinstance(when, bool):
             raise self.fail(f"when must be a condition that is true or false, got {when!r}", line, where, scope.file)
         if not all(isinstance(v, list) or v is None for v in branches.values()):
             raise self.fail(f"{kind} takes named branches, each a list of layers ([] = identity)", line, where, scope.file)
+        if not when and branches:  # left out: its first branch runs alone, under the same path, taking no number
+            owner = scope.child(label, kind) if label else scope
+            branch, body = next(iter(branches.items()))
+            return self.branch(owner, str(branch), body, flow, line)
         name = label or scope.auto_name(kind, self.paths)
         path = scope.join(name)
         if len(branches) < 2:
@@ -417,21 +450,29 @@ class _Expander:
         owner = scope.child(name, kind) if label else scope
         if label:
             self.scope_types[owner.path] = kind
-        outs: dict[str, Flow] = {}
-        for branch, body in branches.items():
-            branch_scope = owner.child(str(branch), "branch", counters={})
-            self.scope_types[branch_scope.path] = "branch"
-            outs[str(branch)] = flow if not body else self.walk(body, flow, branch_scope)  # [] is the identity
-            self.outputs[branch_scope.path] = outs[str(branch)].node
-            self.name_output(branch_scope.path, outs[str(branch)], line)
-            if not when:  # the merge is left out and its first branch runs alone: `x + f(x)` or `f(x)`
-                return outs[str(branch)]
+        outs = {str(branch): self.branch(owner, str(branch), body, flow, line) for branch, body in branches.items()}
         args = dict(scope.defaults.get(kind, {}))
         try:
-            cost = rules.apply(r, {b: f.shape for b, f in outs.items()}, args)
-        except RuleError as e:
-            raise self.fail(str(e), line, path, scope.file) from None
+            key = _cost_key(kind, tuple(f.shape for f in outs.values()), args)
+        except _Unfreezable:
+            key = None
+        cost = self.costs.get(key) if key is not None else None
+        if cost is None:  # the cost never names the branches, so branches of equal shapes share it
+            try:
+                cost = rules.apply(r, {b: f.shape for b, f in outs.items()}, args)
+            except RuleError as e:
+                raise self.fail(str(e), line, path, scope.file) from None
+            if key is not None:
+                self.costs[key] = cost
         return self.add_node(name, path, kind, args, tuple(f.node for f in outs.values()), cost, line, scope)
+
+    def branch(self, owner: Scope, name: str, body, flow: Flow, line: int) -> Flow:
+        scope = owner.child(name, "branch", counters={})
+        self.scope_types[scope.path] = "branch"
+        out = self.walk(body, flow, scope) if body else flow  # [] is the identity
+        self.outputs[scope.path] = out.node
+        self.name_output(scope.path, out, line)
+        return out
 
     def side(self, kind: str, label: str | None, body, line: int, flow: Flow, scope: Scope) -> Flow:
         name = label or scope.auto_name(kind, self.paths)
@@ -447,12 +488,35 @@ class _Expander:
 
     # ------------------------------------------------------------ $expressions
 
+    def bind(self, value, scope: Scope, line: int):
+        """A block call's arguments, evaluated in the caller's scope; a layer list is kept as
+        written, with the caller's arguments, and evaluated where the block splices it in (so its
+        `$in` is the input at that point, not the caller's)."""
+        if isinstance(value, dict):
+            out = Map((k, self.bind(v, scope, line) if k == "first" else self._bind_one(v, scope, line))
+                      for k, v in value.items())
+            out.line, out.key_lines = line_of(value, line), getattr(value, "key_lines", {})
+            return out
+        if isinstance(value, list):
+            out = Seq(self._bind_one(v, scope, line) for v in value)
+            out.line, out.item_lines = line_of(value, line), getattr(value, "item_lines", [line] * len(value))
+            return out
+        return self.subst(value, scope, line)
+
+    def _bind_one(self, value, scope: Scope, line: int):
+        if isinstance(value, list) and not isinstance(value, Layers) and any(isinstance(v, dict) for v in value):
+            return Layers(value, scope.env)
+        return self.subst(value, scope, line)
+
     def subst(self, value, scope: Scope, line: int):
         # A value without any $ is returned itself: no copy, which would only equal it.
         if isinstance(value, str):
             if "$" in value:
                 return evaluate(value, scope.env, lambda msg: self.fail(msg, line, scope.path or None, scope.file))
             return value
+        if value.__class__ is Map and all(v.__class__ is not str or "$" not in v for v in value.values()) \
+                and not any(v.__class__ in _NESTED for v in value.values()):
+            return value  # the common case, a mapping of plain words and numbers
         if not has_dollar(value):
             return value
         if isinstance(value, dict):
@@ -466,30 +530,6 @@ class _Expander:
             out.item_lines = getattr(value, "item_lines", [line] * len(value))
             return out
         return value
-
-
-def check_block(name: str, block, file: str, line: int) -> None:
-    """A block definition's structure (the spec's own or the shared library's)."""
-    def fail(message: str, at: int) -> SpecError:
-        return SpecError(message, file=file, line=at or None)
-
-    if not isinstance(block, dict) or "body" not in block:
-        raise fail(f"block {name!r} needs a body: list of layers", line)
-    unknown = [k for k in block if k not in BLOCK_KEYS]
-    if unknown:
-        raise fail(f"block {name!r}: unknown key {unknown[0]!r}; known: {', '.join(BLOCK_KEYS)}", line)
-    key_lines = getattr(block, "key_lines", {})  # point at the offending key of the block
-    if not isinstance(block["body"], list) or not block["body"]:
-        raise fail(f"block {name!r}: body must be a non-empty list of layers", key_lines.get("body", line))
-    args = block.get("args") or {}
-    if not isinstance(args, dict):
-        raise fail(f"block {name!r}: args must be a mapping of name: default (~ = required)", key_lines.get("args", line))
-    taken = [a for a in args if a in INPUT_VARS]
-    if taken:
-        raise fail(f"block {name!r}: ${taken[0]} is the block's input ({', '.join('$' + v for v in INPUT_VARS)} are set "
-                   "from it); name the argument otherwise", key_lines.get("args", line))
-    if block.get("rounding", "warn") not in ROUNDINGS:
-        raise fail(f"block {name!r}: rounding must be one of {', '.join(ROUNDINGS)}", key_lines.get("rounding", line))
 
 
 def _input_vars(shape: Shape) -> dict:
@@ -508,18 +548,17 @@ def _candidates(ref: str, scope_path: str):
 
 def _did_you_mean(word: str, known: list[str]) -> str:
     close = difflib.get_close_matches(word, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f"; did you mean {close[0]!r}?" if close else ";"
     return f"{hint} known: {', '.join(known)}"
 
 
 def _without_floor_warnings(cost):
-    from dataclasses import replace
-
     kept = tuple(w for w in cost.warnings if "floored" not in w)
     return replace(cost, warnings=kept) if kept != cost.warnings else cost
 
 
 _ATOMS = frozenset((str, int, float, bool, type(None)))
+_NESTED = frozenset((Map, Seq, dict, list))
 
 
 class _Unfreezable(Exception):

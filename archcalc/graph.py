@@ -15,7 +15,9 @@ from .rules import Cost
 from .shape import Shape
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building a
+# 100,000-node graph measurably slower (docs/performance.md); nothing mutates a node after expansion.
+@dataclass(slots=True, eq=False)
 class Node:
     id: int
     name: str

@@ -8,30 +8,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .gcpause import gc_paused
+from .graph import Node
 from .rules import Cost
 from .shape import Shape, elems
 
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
+# Not frozen, for the same reason as graph.Node: one is built per layer, and a frozen dataclass's
+# __init__ is several times slower; rows are not changed after the cost pass.
+@dataclass(slots=True, eq=False)
 class Row:
-    name: str
-    path: str
-    type: str
-    line: int
-    out: Shape
-    cost: Cost
+    """One node of the graph as costed under a profile: the node (what the layer is), its memory
+    under the profile, and what the cost pass worked out along the edges."""
+
+    node: Node
     mem: object  # profiles.Memory: what the framework keeps and allocates for this row
     rf: tuple[int, int]
     jump: tuple[int, int]
-    aux: bool  # on a training-only side branch (GoogLeNet's auxiliary classifiers)
-    ancestors: tuple  # ((path, type), ...) of the enclosing blocks, branches and groups
-    args: dict
     tensor_in: tuple[int, ...]  # storages read
     tensor_out: int  # the storage written (an in-place op or a view writes its input's)
     inputs: tuple[str, ...] = ()  # paths of the rows whose outputs this one reads
 
+    name = property(lambda self: self.node.name)
+    path = property(lambda self: self.node.path)
+    type = property(lambda self: self.node.type)
+    line = property(lambda self: self.node.line)
+    cost = property(lambda self: self.node.cost)
+    out = property(lambda self: self.node.cost.out)
+    aux = property(lambda self: self.node.aux)  # on a training-only side branch (GoogLeNet's aux classifiers)
+    ancestors = property(lambda self: self.node.ancestors)  # ((path, kind), ...) of enclosing scopes
+    args = property(lambda self: self.node.args)
     weight_params = property(lambda self: self.cost.weight_params)
     bias_params = property(lambda self: self.cost.bias_params)
     params = property(lambda self: self.cost.params)
@@ -324,12 +331,13 @@ def _aggregate(path: str, members: list[Row], type_name: str) -> Row:
         connections=sum(m.connections for m in members),
         warnings=tuple(w for m in members for w in m.warnings),
     )
+    node = Node(id=-1, name=path.rsplit("/", 1)[-1], path=path, type=type_name, args={}, inputs=(), file="",
+                line=members[0].line, aux=all(m.aux for m in members), ancestors=members[0].ancestors[: path.count("/")],
+                cost=cost)
     return Row(
-        name=path.rsplit("/", 1)[-1], path=path, type=type_name, line=members[0].line, out=last.out, cost=cost,
-        mem=type(last.mem)(saved=_unique_saved(members)),
+        node=node, mem=type(last.mem)(saved=_unique_saved(members)),
         rf=tuple(max(m.rf[i] for m in members) for i in range(2)),
         jump=tuple(max(m.jump[i] for m in members) for i in range(2)),
-        aux=all(m.aux for m in members), ancestors=members[0].ancestors[: path.count("/")], args={},
         tensor_in=members[0].tensor_in, tensor_out=last.tensor_out, inputs=members[0].inputs,
     )
 

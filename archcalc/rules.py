@@ -445,7 +445,12 @@ def _activation(kind: str, x: Shape, *, inplace: bool | None, slope: float | Non
 
 
 def _register_activation(kind: str) -> None:
-    default = "true, as torchvision builds it" if kind in INPLACE_BY_DEFAULT else "false, as torchvision builds it"
+    if kind in INPLACE_BY_DEFAULT:
+        default = "true, as torchvision builds it"
+    elif kind in ("tanh", "sigmoid", "gelu"):
+        default = "false: torch.nn has no in-place form"
+    else:
+        default = "false, as torchvision builds it"
     if kind == "leaky_relu":
         def act_rule(x: Shape, *, slope: float = 0.01, inplace: bool | None = None) -> Cost:
             if isinstance(slope, bool) or not isinstance(slope, (int, float)):
@@ -587,8 +592,9 @@ def add(xs: dict, *, inplace: bool = False) -> Cost:
 
 @rule("mul", merge=True)
 def mul(xs: dict) -> Cost:
-    """Elementwise product of branches, broadcasting size-1 axes: a C x 1 x 1 gate times a C x H x W map
-    (squeeze-and-excitation)."""
+    """Elementwise product of branches, size-1 axes broadcast (a squeeze-and-excitation gate).
+
+    A C x 1 x 1 gate times a C x H x W map gives C x H x W: one product per output element."""
     shapes = list(xs.values())
     if any(len(sh) != len(shapes[0]) for sh in shapes):
         raise RuleError("mul needs shapes of one rank, got " + ", ".join(f"{b} {fmt_shape(sh)}" for b, sh in xs.items()))

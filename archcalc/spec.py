@@ -150,6 +150,8 @@ class Spec:
 TOP_KEYS = ("name", "source", "notes", "input", "args", "defaults", "rounding", "blocks", "layers", "expect", "variants")
 VARIANT_KEYS = ("source", "notes", "input", "args", "defaults", "rounding", "expect")
 ROUNDINGS = ("warn", "floor")
+BLOCK_KEYS = ("args", "body", "defaults", "notes", "rounding")
+INPUT_VARS = ("in", "in_h", "in_w")  # what a block body knows of its input ($in, $in_h, $in_w)
 
 
 def _fail(message: str, file: str, line: int | None) -> SpecError:
@@ -383,8 +385,6 @@ _LIBRARY: dict = {}
 def library_blocks() -> dict:
     """The shared block library: block name -> (definition, file). Read once per process."""
     if "" not in _LIBRARY:  # "" marks the library as read (it may hold no blocks)
-        from .expand import check_block  # the one check of a block's structure
-
         found: dict = {}
         folder = _bundled_folder()
         if folder is not None:
@@ -409,6 +409,34 @@ def library_blocks() -> dict:
         _LIBRARY.update(found)
         _LIBRARY[""] = None
     return {k: v for k, v in _LIBRARY.items() if k}
+
+
+def check_block(name: str, block, file: str, line: int) -> None:
+    """A block definition's structure (the spec's own or the shared library's)."""
+    from .rules import lookup  # imported here: loading a spec needs no rules until it has blocks
+
+    def fail(message: str, at: int) -> SpecError:
+        return SpecError(message, file=file, line=at or None)
+
+    if lookup(name) or name in ("aux", "group", "from"):
+        raise fail(f"block name {name!r} is already a layer type", line)
+    if not isinstance(block, dict) or "body" not in block:
+        raise fail(f"block {name!r} needs a body: list of layers", line)
+    unknown = [k for k in block if k not in BLOCK_KEYS]
+    if unknown:
+        raise fail(f"block {name!r}: unknown key {unknown[0]!r}; known: {', '.join(BLOCK_KEYS)}", line)
+    key_lines = getattr(block, "key_lines", {})  # point at the offending key of the block
+    if not isinstance(block["body"], list) or not block["body"]:
+        raise fail(f"block {name!r}: body must be a non-empty list of layers", key_lines.get("body", line))
+    args = block.get("args") or {}
+    if not isinstance(args, dict):
+        raise fail(f"block {name!r}: args must be a mapping of name: default (~ = required)", key_lines.get("args", line))
+    taken = [a for a in args if a in INPUT_VARS]
+    if taken:
+        raise fail(f"block {name!r}: ${taken[0]} is the block's input ({', '.join('$' + v for v in INPUT_VARS)} are set "
+                   "from it); name the argument otherwise", key_lines.get("args", line))
+    if block.get("rounding", "warn") not in ROUNDINGS:
+        raise fail(f"block {name!r}: rounding must be one of {', '.join(ROUNDINGS)}", key_lines.get("rounding", line))
 
 
 def _may_be_path(name_or_path: str) -> bool:

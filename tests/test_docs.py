@@ -1,7 +1,8 @@
 """The documentation is tested like code.
 
 - Every ```yaml block in docs/*.md whose first line (after comments) is `name:` is a whole spec: it
-  must parse and analyze, and if it has an `expect:` block every expected number must hold.
+  must parse and analyze, and if it has an `expect:` block every expected number must hold (in a
+  family, every member's).
   Fragments use another fence (```yaml-fragment) and are not run.
 - Every ```yaml-error block must fail with exactly the message in the ```text block after it.
 - The layer-type reference in docs/spec-language.md is generated from archcalc.rules.RULES and
@@ -91,10 +92,15 @@ def _error_examples():
 @pytest.mark.parametrize("path, line, text", _spec_examples())
 def test_yaml_example_runs(path, line, text):
     spec = archcalc.parse(text, file=f"{path.name}:{line}")
-    report = archcalc.analyze(spec)
-    assert report.rows, "an example must produce rows"
-    bad = [f"{o.where}: {o.key} expected {o.expected!r}, got {o.actual!r}" for o in check(spec) if not o.ok]
-    assert not bad, f"{path.name}:{line}: the example's expect: block does not hold:\n" + "\n".join(bad)
+    # A family runs every member: each variant's expect: is its own.
+    for member in [spec.name, *spec.variants]:
+        member_spec = archcalc.parse(text, file=f"{path.name}:{line}", variant=member)
+        report = archcalc.analyze(member_spec)
+        assert report.rows, "an example must produce rows"
+        bad = [f"{o.where}: {o.key} expected {o.expected!r}, got {o.actual!r}"
+               for o in check(member_spec) if not o.ok]
+        assert not bad, (f"{path.name}:{line}: {member}: the example's expect: block does not hold:\n"
+                         + "\n".join(bad))
 
 
 @pytest.mark.parametrize("path, line, text, shown", _error_examples())
@@ -451,21 +457,34 @@ def test_imports_follow_the_documented_arrows():
 
 
 def test_add_a_layer_type_example_works():
-    """The rule in architecture.md's how-to is real code against today's rules.py API."""
-    code = next(text for lang, _, text in fenced_blocks(ARCHITECTURE) if lang == "python" and "@rule(" in text)
-    before_rules, before_aliases = dict(rules.RULES), dict(rules.ALIASES)
+    """The rule and the profile entry in architecture.md's how-to are real code against today's
+    rules.py and profiles API: the rule says what the layer is, the profile what PyTorch keeps."""
+    from archcalc.profiles import pytorch
+
+    blocks = [text for lang, _, text in fenced_blocks(ARCHITECTURE) if lang == "python"]
+    code = next(text for text in blocks if "@rule(" in text)
+    profile_code = next(text for text in blocks if "PARTS[" in text)
+    before_rules, before_aliases, before_parts = dict(rules.RULES), dict(rules.ALIASES), dict(pytorch.PARTS)
     try:
         exec(compile(code, "architecture.md", "exec"), dict(vars(rules)))
         (name,) = set(rules.RULES) - set(before_rules)
         cost = rules.apply(rules.lookup(name), (8, 5, 7), {"scale": 3})
         assert cost.out == (8, 15, 21) and cost.params == 0 and cost.other_ops == 8 * 15 * 21
         spec = archcalc.parse(f"name: up\ninput: [8, 5, 7]\nlayers:\n  - {name}: {{scale: 2}}\n", "up.yaml")
-        assert archcalc.analyze(spec).rows[-1].out == (8, 10, 14)
+        with pytest.raises(SpecError, match=f"the pytorch profile does not model {name!r} layers"):
+            archcalc.analyze(spec)  # a rule without a profile entry is an error, never a silent zero
+        exec(compile(profile_code, "architecture.md", "exec"), dict(vars(pytorch)))
+        assert set(pytorch.PARTS) - set(before_parts) == {name}
+        row = archcalc.analyze(spec).rows[-1]
+        assert row.out == (8, 10, 14)
+        assert row.mem.saved == () and not row.mem.alias and row.saved_elems == 0  # a new tensor, nothing kept
     finally:
         rules.RULES.clear()
         rules.RULES.update(before_rules)
         rules.ALIASES.clear()
         rules.ALIASES.update(before_aliases)
+        pytorch.PARTS.clear()
+        pytorch.PARTS.update(before_parts)
 
 
 if __name__ == "__main__":

@@ -794,7 +794,7 @@ def test_flatten_then_fc_sees_the_whole_map_like_fc_alone():
 
 
 def test_inplace_add_into_an_identity_first_branch_is_an_error():
-    with pytest.raises(SpecError, match=r"an in-place add writes into its first input 'input', which 'main/conv1' also reads"):
+    with pytest.raises(SpecError, match=r"an in-place add overwrites 'input', which 'main/conv1' keeps for backward"):
         analyze("""
             name: t
             input: [4, 8, 8]

@@ -21,12 +21,14 @@ class Memory:
 
     ``saved``: tensors kept for backward, each naming its storage (``input``, ``inputN`` of a
     merge, ``output``, ``tmpN`` for an intermediate). ``alias``: the output is written into the
-    input's storage (in-place op, view, identity). ``train_copy``: an alias at inference that is a
+    input's storage (in-place op, view, identity); ``inplace``: it also overwrites what was there
+    (an in-place op, not a view). ``train_copy``: an alias at inference that is a
     new tensor in training (dropout). ``temp_elems``: intermediates alive only while the row runs.
     """
 
     saved: tuple[Saved, ...] = ()
     alias: bool = False
+    inplace: bool = False
     train_copy: bool = False
     temp_elems: int = 0
 
@@ -68,7 +70,8 @@ def _then(a: Memory, a_out, b: Memory) -> Memory:
         elif s.of.startswith("tmp"):
             s = moved(s, f"tmp{n_tmp + 1 + int(s.of[3:])}")
         saved += (s,)
-    return Memory(saved=saved, alias=a.alias and b.alias,
+    alias = a.alias and b.alias
+    return Memory(saved=saved, alias=alias, inplace=alias and (a.inplace or b.inplace),
                   temp_elems=max(a.temp_elems, b.temp_elems) + (0 if b.alias else elems(a_out)))
 
 

@@ -72,7 +72,7 @@ def _activation(part: Part) -> Memory:
         saved = Saved("copy of the input (in-place op)", n, "tmp0")
     else:
         saved = Saved("input", n, "input")
-    return Memory(saved=(saved,), alias=inplace)
+    return Memory(saved=(saved,), alias=inplace, inplace=inplace)
 
 
 def _softmax(part: Part) -> Memory:
@@ -84,7 +84,8 @@ def _dropout(part: Part) -> Memory:
 
 
 def _add(part: Part) -> Memory:
-    return Memory(alias=bool(part.arg("inplace")))
+    inplace = bool(part.arg("inplace"))
+    return Memory(alias=inplace, inplace=inplace)
 
 
 def _mul(part: Part) -> Memory:
