@@ -209,9 +209,18 @@ def _load_mapping(text: str, file: str) -> Map:
     return data
 
 
+_PARSED: dict = {}  # (file, text) -> loaded YAML: a family file is read once for all its members
+
+
 def parse(text: str, file: str = "<spec>", variant: str | None = None) -> Spec:
     """A spec from YAML text; ``variant`` picks a member of a family declared under ``variants:``."""
-    data = _load_mapping(text, file)
+    key = (file, text)
+    data = _PARSED.get(key)
+    if data is None:
+        data = _load_mapping(text, file)
+        if len(_PARSED) >= 64:
+            _PARSED.clear()
+        _PARSED[key] = data  # never mutated: expansion builds new objects
     if not isinstance(data, Map):
         raise SpecError("a spec is a mapping with name, input and layers", file=file, line=1)
     unknown = [k for k in data if k not in TOP_KEYS]
@@ -243,6 +252,9 @@ def parse(text: str, file: str = "<spec>", variant: str | None = None) -> Spec:
         line = variants.key_lines.get(member, lines["variants"])
         if not isinstance(overrides, dict):
             raise _fail(f"variant {member!r} must be a mapping of {', '.join(VARIANT_KEYS)}", file, line)
+        if member == name:
+            raise _fail(f"variant {member!r} is the family's first member (name:); give the variant another name",
+                        file, line)
         bad = [k for k in overrides if k not in VARIANT_KEYS]
         if bad:
             raise _fail(f"variant {member!r}: unknown key {bad[0]!r}; a variant may set {', '.join(VARIANT_KEYS)}", file,

@@ -19,14 +19,17 @@ CIFAR_N = {20: 3, 56: 9, 110: 18}
 
 
 def bundled_text(name: str) -> str:
+    """The text of the family file that defines ``name`` (resnet34 is a member of resnet18.yaml)."""
     return archcalc.spec.bundled_text(name)
 
 
 def with_defaults(name: str, line: str):
-    """The bundled spec with one more `defaults:` entry, parsed as a user's edited file would be."""
+    """The bundled spec with one more `defaults:` entry, parsed as a user's edited file would be.
+    The entry goes into the family's top-level defaults, which every member's defaults lie over."""
     text = bundled_text(name)
     assert "\ndefaults:\n" in text
-    return archcalc.parse(text.replace("\ndefaults:\n", f"\ndefaults:\n  {line}\n", 1), file=f"{name}+{line}")
+    return archcalc.parse(text.replace("\ndefaults:\n", f"\ndefaults:\n  {line}\n", 1), file=f"{name}+{line}",
+                          variant=name)
 
 
 def totals(spec):
@@ -90,9 +93,10 @@ def test_resnet34_option_a_drops_the_projection_parameters():
 def test_option_set_on_one_stage_by_a_spec_edit():
     # The block argument also switches one call: C on conv2_x only adds its 3 identity projections.
     text = bundled_text("resnet34")
-    edited = text.replace("basic conv2_x: {out: 64, times: 3}", "basic conv2_x: {out: 64, times: 3, option: C}")
-    assert edited != text
-    params, macs = totals(archcalc.parse(edited))
+    call = "$block conv2_x: {planes: 64, times: $n2}"
+    assert text.count(call) == 1
+    edited = text.replace(call, "$block conv2_x: {planes: 64, times: $n2, option: C}")
+    params, macs = totals(archcalc.parse(edited, variant="resnet34"))
     base_params, base_macs = totals(archcalc.load("resnet34"))
     assert params - base_params == 3 * (64 * 64 + 2 * 64)
     assert macs - base_macs == 3 * 64 * 64 * 56 * 56
@@ -159,6 +163,21 @@ def test_depth_counts_weight_layers(depth, lecture_numbers):
     assert 1 + per_block * sum(STAGES[depth]) + 1 == depth
 
 
+@pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
+def test_family_members_differ_in_table1_s_blocks_per_stage(depth):
+    # One family file holds Table 1's five columns; a member's `args:` say which block and how many
+    # per stage (n2 .. n5 for conv2_x .. conv5_x), and the expanded network has that many.
+    spec = archcalc.load(f"resnet{depth}")
+    assert tuple(spec.args[f"n{i}"] for i in range(2, 6)) == STAGES[depth]
+    assert spec.args["block"] == ("basic" if depth < 50 else "bottleneck")
+    rows = archcalc.analyze(spec).rows
+    blocks = [sum(1 for r in rows if re.fullmatch(rf"conv{i}_x_\d+/add1", r.path)) for i in range(2, 6)]
+    assert tuple(blocks) == STAGES[depth]
+    if depth >= 50:  # torchvision's v1.5 family: the same depths
+        tv = archcalc.load(f"resnet{depth}_tv")
+        assert tuple(tv.args[f"n{i}"] for i in range(2, 6)) == STAGES[depth]
+
+
 @pytest.mark.parametrize("depth", [50, 101, 152])
 def test_v1_and_v1_5_differ_only_in_the_first_1x1_of_three_blocks(depth):
     # v1.5 strides on the 3x3, so the 1x1 before it runs at 4x the positions in conv3_1, conv4_1, conv5_1:
@@ -195,6 +214,7 @@ def test_cifar_resnets_match_table6_params(depth, table6):
 def test_cifar_resnet_hand_count(depth):
     # 6n + 2 layers; 16/32/64 filters; BN 2 per channel; no conv biases; option A shortcuts (no params).
     n = CIFAR_N[depth]
+    assert archcalc.load(f"resnet{depth}").args["n"] == n  # the family member's one argument
 
     def conv(c_in, c_out):
         return 9 * c_in * c_out + 2 * c_out

@@ -7,14 +7,12 @@ and tests/test_torchvision.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
-from pathlib import Path
 
 import pytest
 
 import archcalc
-
-SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 # Paper Table 1, one list per column, read top to bottom: a number is a conv3-<n>, "1x1-<n>" a
 # conv1-<n> (column C), "LRN" the local response normalisation of A-LRN, "M" a maxpool. The three
@@ -96,9 +94,10 @@ def test_bn_adds_gamma_beta_and_buffers_only(base, bn):
 
 
 def test_fc6_fan_in_follows_the_input_without_adaptive_pool():
-    """The specs leave out torchvision's AdaptiveAvgPool2d((7, 7)) (see vgg16.yaml). At 256 the
-    pool5 map is 256 / 32 = 8 x 8, so fc6 grows by (64 - 49) x 512 x 4096 = 31,457,280 weights over
-    138,357,544: this pins that documented choice (torchvision would keep 138,357,544 there)."""
+    """The specs leave out torchvision's AdaptiveAvgPool2d((7, 7)) (see the comment before fc6 in
+    specs/vgg11.yaml, the VGG family's file). At 256 the pool5 map is 256 / 32 = 8 x 8, so fc6 grows
+    by (64 - 49) x 512 x 4096 = 31,457,280 weights over 138,357,544: this pins that documented
+    choice (torchvision would keep 138,357,544 there)."""
     rep = archcalc.analyze(archcalc.load("vgg16"), input_shape=(3, 256, 256))
     assert rep.find("pool5").out == (512, 8, 8)
     assert rep.totals.params == 138_357_544 + (64 - 49) * 512 * 4096
@@ -167,18 +166,17 @@ def test_vgg16_notes_name_the_cs231n_slips():
 EECS498_MACS = 13_620_576_256
 EECS498_PARAMS = 137_767_464
 EECS498_CONV_FC_ELEMS = 12_753_896
-STAGE_LINE = re.compile(r"^(\s*- conv conv(\d): \{out: \d+, times: )(\d)\}", re.M)
 
 
 def _vgg16_with_one_conv_less(stage: int):
-    """VGG-16 built from specs/vgg16.yaml's own text with one conv removed from `stage`."""
-    text = (SPECS / "vgg16.yaml").read_text()
-    lines = {int(m.group(2)): m for m in STAGE_LINE.finditer(text)}
-    assert sorted(lines) == [1, 2, 3, 4, 5], "vgg16.yaml no longer writes its stages as `conv convN: {..., times: n}`"
-    m = lines[stage]
-    edited = text[:m.start()] + f"{m.group(1)}{int(m.group(3)) - 1}}}" + text[m.end():]
-    spec = archcalc.parse(edited, file=f"vgg16 minus one conv in stage {stage}")
-    spec.expect = None  # the CS231n numbers belong to the full network
+    """The bundled VGG-16 with one conv removed from `stage`: its stage depth argument (n1 .. n5 of
+    the Table 1 family in specs/vgg11.yaml) lowered by one."""
+    spec = archcalc.load("vgg16")
+    depths = [spec.args[f"n{i}"] for i in range(1, 6)]
+    assert depths == [2, 2, 3, 3, 3], "vgg16 no longer gives its stage depths as args n1 .. n5"
+    spec = dataclasses.replace(spec, name=f"vgg16 minus one conv in stage {stage}",
+                               args={**spec.args, f"n{stage}": depths[stage - 1] - 1},
+                               expect=None)  # the CS231n numbers belong to the full network
     return archcalc.analyze(spec)
 
 
