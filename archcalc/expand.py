@@ -11,7 +11,6 @@ Every error names the file, the line and the layer path. Expansion is linear in 
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field, replace
 
 from . import rules
@@ -103,10 +102,75 @@ def expand(spec: Spec, *, input_shape: Shape | None = None, strict: bool = False
                 message = (f"from: {e.ref!r} is defined later, on line {later}: a reference names a tensor computed "
                            "before it")
             else:
+                import difflib  # only for an error message: not imported on the common path
+
                 close = difflib.get_close_matches(e.ref, sorted(lenient.later), n=1)
                 message = (f"from: {e.ref!r} names no layer, block or branch"
                            + (f"; did you mean {close[0]!r}?" if close else ""))
             raise SpecError(message, file=spec.file, line=e.line or None, path=e.path or None) from None
+
+
+class _Blocks:
+    """The blocks a spec can call, its own and the shared library's, and the checks of their
+    definitions and of `defaults:` against them."""
+
+    def __init__(self, spec: Spec, library: dict | None):
+        self.file = spec.file
+        self.own = {k: (v, spec.file) for k, v in spec.blocks.items()}
+        self._library = library
+        self.check(spec)
+        self.check_defaults(spec.defaults, line_of(spec.defaults, spec.lines.get("defaults", 0)))
+
+    def _fail(self, message: str, line: int) -> SpecError:
+        return SpecError(message, file=self.file, line=line or None)
+
+    def check(self, spec: Spec) -> None:
+        for name, block in spec.blocks.items():
+            line = spec.blocks.key_lines.get(name, 0) if isinstance(spec.blocks, Map) else 0
+            check_block(name, block, spec.file, line)
+            key_lines = getattr(block, "key_lines", {})
+            self.check_defaults(block.get("defaults") or {}, key_lines.get("defaults", line))
+
+    def check_defaults(self, defaults: dict, line: int) -> None:
+        if not isinstance(defaults, dict):
+            raise self._fail("defaults must be a mapping of layer type: {arguments}", line)
+        for type_name, args in defaults.items():
+            key_line = getattr(defaults, "key_lines", {}).get(type_name, line)
+            if not isinstance(args, dict):
+                raise self._fail(f"defaults for {type_name!r} must be a mapping of arguments", key_line)
+            r = rules.lookup(type_name)
+            if r is None:
+                entry = self.get(type_name)
+                if entry is not None:
+                    declared = (entry[0].get("args") or {}) if isinstance(entry[0], dict) else {}
+                    unknown = sorted(set(args) - set(declared))
+                    if unknown:
+                        raise self._fail(f"defaults for block {type_name}: unknown argument {unknown[0]!r}; "
+                                        f"its arguments: {', '.join(declared) or '(none)'}", key_line)
+                    continue
+                raise self._fail(f"defaults for unknown layer type {type_name!r}{_did_you_mean(type_name, self.known())}",
+                                key_line)
+            unknown = sorted(set(args) - set(r.known))
+            if unknown:
+                raise self._fail(f"defaults for {type_name}: unknown argument {unknown[0]!r}; known: {', '.join(r.known)}", key_line)
+
+    def get(self, name: str):
+        """(definition, file) of a block: the spec's own first, then the shared library's."""
+        entry = self.own.get(name)
+        return entry if entry is not None else self.library().get(name)
+
+    def library(self) -> dict:
+        if self._library is None:  # read only when a spec uses a type that is not its own
+            self._library = library_blocks()
+        return self._library
+
+    def known(self) -> list[str]:
+        types = [t for t in rules.known_types() if t != "input"]
+        return sorted(set(types) | set(self.own) | set(self.library()) | set(SCOPES) | {"from"})
+
+    def calls(self, ancestors: tuple) -> list[str]:
+        """The blocks being called, outermost first."""
+        return [kind for _, kind in ancestors if kind in self.own or kind in (self._library or {})]
 
 
 class _Expander:
@@ -114,7 +178,6 @@ class _Expander:
         self.spec = spec
         self.strict = strict
         self.lenient = lenient
-        self._library = library
         self.nodes: list[Node] = []
         self.paths: set[str] = set()
         self.scope_types: dict[str, str] = {}
@@ -124,9 +187,7 @@ class _Expander:
         # Rules are pure functions of (input shape, arguments) returning immutable Costs, so a layer
         # repeated with the same input and arguments (a block called `times: 23`) is costed once.
         self.costs: dict = {}
-        self.own_blocks = {k: (v, spec.file) for k, v in spec.blocks.items()}
-        self._check_blocks()
-        self._check_defaults(spec.defaults, line_of(spec.defaults, spec.lines.get("defaults", 0)))
+        self.blocks = _Blocks(spec, library)
         self.root = Scope(path="", defaults=_canonical(spec.defaults), env=dict(spec.args), file=spec.file,
                           floor_ok=spec.rounding == "floor")
 
@@ -154,49 +215,11 @@ class _Expander:
     def fail(self, message: str, line: int, path: str | None = None, file: str | None = None) -> SpecError:
         return SpecError(message, file=file or self.spec.file, line=line or None, path=path or None)
 
-    def _check_blocks(self) -> None:
-        for name, block in self.spec.blocks.items():
-            line = self.spec.blocks.key_lines.get(name, 0) if isinstance(self.spec.blocks, Map) else 0
-            check_block(name, block, self.spec.file, line)
-            key_lines = getattr(block, "key_lines", {})
-            self._check_defaults(block.get("defaults") or {}, key_lines.get("defaults", line))
+    def subst(self, value, scope: Scope, line: int):
+        return subst(value, scope.env, lambda msg: self.fail(msg, line, scope.path or None, scope.file))
 
-    def _check_defaults(self, defaults: dict, line: int) -> None:
-        if not isinstance(defaults, dict):
-            raise self.fail("defaults must be a mapping of layer type: {arguments}", line)
-        for type_name, args in defaults.items():
-            key_line = getattr(defaults, "key_lines", {}).get(type_name, line)
-            if not isinstance(args, dict):
-                raise self.fail(f"defaults for {type_name!r} must be a mapping of arguments", key_line)
-            r = rules.lookup(type_name)
-            if r is None:
-                entry = self.block(type_name)
-                if entry is not None:
-                    declared = (entry[0].get("args") or {}) if isinstance(entry[0], dict) else {}
-                    unknown = sorted(set(args) - set(declared))
-                    if unknown:
-                        raise self.fail(f"defaults for block {type_name}: unknown argument {unknown[0]!r}; "
-                                        f"its arguments: {', '.join(declared) or '(none)'}", key_line)
-                    continue
-                raise self.fail(f"defaults for unknown layer type {type_name!r}{_did_you_mean(type_name, self.known())}",
-                                key_line)
-            unknown = sorted(set(args) - set(r.known))
-            if unknown:
-                raise self.fail(f"defaults for {type_name}: unknown argument {unknown[0]!r}; known: {', '.join(r.known)}", key_line)
-
-    def block(self, name: str):
-        """(definition, file) of a block: the spec's own first, then the shared library's."""
-        entry = self.own_blocks.get(name)
-        return entry if entry is not None else self.library().get(name)
-
-    def library(self) -> dict:
-        if self._library is None:  # read only when a spec uses a type that is not its own
-            self._library = library_blocks()
-        return self._library
-
-    def known(self) -> list[str]:
-        types = [t for t in rules.known_types() if t != "input"]
-        return sorted(set(types) | set(self.own_blocks) | set(self.library()) | set(SCOPES) | {"from"})
+    def bind(self, value, scope: Scope, line: int):
+        return bind(value, scope.env, lambda msg: self.fail(msg, line, scope.path or None, scope.file))
 
     # ------------------------------------------------------------ nodes
 
@@ -261,7 +284,8 @@ class _Expander:
             if isinstance(value, list):
                 return self.walk(value, flow, scope)
             raw = value
-        type_name, label, value = self.split(raw, line, scope)
+        type_name, label, value = _split(raw, lambda msg: self.fail(msg, line, scope.path or None, scope.file),
+                                         lambda v: self.subst(v, scope, line))
         where = scope.join(label or type_name)
         if type_name == "from":
             target = self.resolve(self.subst(value, scope, line), scope, line, scope.path)
@@ -271,11 +295,11 @@ class _Expander:
         r = rules.lookup(type_name)
         if isinstance(value, dict) and not (r is not None and r.merge) and not self._present(value, scope, line, where):
             return flow  # `when:` false or `times: 0`, decided before the type must exist (`- $act: {when: ...}`)
-        entry = self.block(type_name) if r is None else None  # a block cannot be named like a rule
+        entry = self.blocks.get(type_name) if r is None else None  # a block cannot be named like a rule
         if r is not None and r.name == "input":
             raise self.fail("the input is set by `input: [C, H, W]` at the top, not as a layer", line, where, scope.file)
         if entry is None and r is None:
-            raise self.fail(f"unknown layer type {type_name!r}{_did_you_mean(type_name, self.known())}", line, where,
+            raise self.fail(f"unknown layer type {type_name!r}{_did_you_mean(type_name, self.blocks.known())}", line, where,
                             scope.file)
         if r is not None and r.merge:
             return self.merge(r, label, value, line, flow, scope)
@@ -286,7 +310,7 @@ class _Expander:
             if r is not None and isinstance(value, list):
                 raise self.fail(f"arguments of {type_name} must be a mapping, e.g. {type_name}: {{k: 3}}", line, where,
                                 scope.file)
-            args, times, first, when, source = self.item_keys(value, type_name, line, scope, where)
+            args, times, first, when, source = _item_keys(value, type_name, lambda msg: self.fail(msg, line, where, scope.file))
         if not when or times == 0:
             return flow
         if source is not None:
@@ -307,54 +331,6 @@ class _Expander:
         if not isinstance(when, bool):
             raise self.fail(f"when must be a condition that is true or false, got {when!r}", line, where, scope.file)
         return bool(when) and times != 0
-
-    def split(self, raw, line: int, scope: Scope):
-        if isinstance(raw, str):
-            key, value = raw, None
-        elif isinstance(raw, dict) and len(raw) == 1:
-            key, value = next(iter(raw.items()))
-        else:
-            raise self.fail("a layer is written `type`, `type: {args}` or `type name: {args}`", line, scope.path or None,
-                            scope.file)
-        if not isinstance(key, str):
-            raise self.fail(f"a layer type is a word, got {key!r}", line, scope.path or None, scope.file)
-        parts = key.split()
-        if not parts or len(parts) > 2:
-            raise self.fail(f"cannot read layer {key!r}: write `type` or `type name`", line, scope.path or None, scope.file)
-        type_name = parts[0]
-        if type_name.startswith("$"):  # a block argument naming a layer type or block
-            type_name = self.subst(type_name, scope, line)
-            if not isinstance(type_name, str) or not type_name:
-                raise self.fail(f"{parts[0]} must name a layer type or block, got {type_name!r}", line, scope.path or None,
-                                scope.file)
-        label = parts[1] if len(parts) == 2 else None
-        if label is not None:
-            if "/" in label:
-                raise self.fail(f"layer name {label!r} cannot contain '/'", line, scope.path or None, scope.file)
-            if label[0].isdigit():
-                label = f"{type_name}_{label}"  # `inception 3a` -> inception_3a
-        return type_name, label, value
-
-    def item_keys(self, value, type_name: str, line: int, scope: Scope, where: str):
-        """(arguments, times, first, when, from) of a layer or block call."""
-        if value is None:
-            return {}, 1, {}, True, None
-        if not isinstance(value, dict):
-            raise self.fail(f"arguments of {type_name} must be a mapping, got {value!r}", line, where, scope.file)
-        if _ITEM_KEYS.isdisjoint(value):  # the common case: rule arguments only, nothing to take out
-            return value, 1, {}, True, None
-        args = dict(value)
-        times = args.pop("times", 1)
-        first = args.pop("first", {}) or {}
-        when = args.pop("when", True)
-        source = args.pop("from", None)
-        if isinstance(times, bool) or not isinstance(times, int) or times < 0:
-            raise self.fail(f"times must be a whole number (0 leaves the layer out), got {times!r}", line, where, scope.file)
-        if not isinstance(first, dict):
-            raise self.fail("first must be a mapping of arguments for the first repetition", line, where, scope.file)
-        if not isinstance(when, bool):
-            raise self.fail(f"when must be a condition that is true or false, got {when!r}", line, where, scope.file)
-        return args, times, first, when, source
 
     def instance_names(self, type_name: str, label: str | None, times: int, scope: Scope) -> list[str]:
         if label is None:
@@ -384,7 +360,7 @@ class _Expander:
     def call(self, block_name: str, entry: tuple, name: str, args: dict, line: int, flow: Flow, scope: Scope) -> Flow:
         block, file = entry
         path = scope.join(name)
-        calls = [kind for _, kind in scope.ancestors if kind in self.own_blocks or kind in (self._library or {})]
+        calls = self.blocks.calls(scope.ancestors)
         if block_name in calls:
             chain = " -> ".join(calls[calls.index(block_name):] + [block_name])
             raise self.fail(f"block {block_name} calls itself ({chain})", line, path, scope.file)
@@ -486,50 +462,94 @@ class _Expander:
         self.name_output(inner.path, out, line)
         return flow if kind == "aux" else out  # an aux branch is a side exit: the main flow goes on
 
-    # ------------------------------------------------------------ $expressions
-
-    def bind(self, value, scope: Scope, line: int):
-        """A block call's arguments, evaluated in the caller's scope; a layer list is kept as
-        written, with the caller's arguments, and evaluated where the block splices it in (so its
-        `$in` is the input at that point, not the caller's)."""
-        if isinstance(value, dict):
-            out = Map((k, self.bind(v, scope, line) if k == "first" else self._bind_one(v, scope, line))
-                      for k, v in value.items())
-            out.line, out.key_lines = line_of(value, line), getattr(value, "key_lines", {})
-            return out
-        if isinstance(value, list):
-            out = Seq(self._bind_one(v, scope, line) for v in value)
-            out.line, out.item_lines = line_of(value, line), getattr(value, "item_lines", [line] * len(value))
-            return out
-        return self.subst(value, scope, line)
-
-    def _bind_one(self, value, scope: Scope, line: int):
-        if isinstance(value, list) and not isinstance(value, Layers) and any(isinstance(v, dict) for v in value):
-            return Layers(value, scope.env)
-        return self.subst(value, scope, line)
-
-    def subst(self, value, scope: Scope, line: int):
-        # A value without any $ is returned itself: no copy, which would only equal it.
-        if isinstance(value, str):
-            if "$" in value:
-                return evaluate(value, scope.env, lambda msg: self.fail(msg, line, scope.path or None, scope.file))
-            return value
-        if value.__class__ is Map and all(v.__class__ is not str or "$" not in v for v in value.values()) \
-                and not any(v.__class__ in _NESTED for v in value.values()):
-            return value  # the common case, a mapping of plain words and numbers
-        if not has_dollar(value):
-            return value
-        if isinstance(value, dict):
-            out = Map((k, self.subst(v, scope, line)) for k, v in value.items())
-            out.line = line_of(value, line)
-            out.key_lines = getattr(value, "key_lines", {})
-            return out
-        if isinstance(value, list):
-            out = Seq(self.subst(v, scope, line) for v in value)
-            out.line = line_of(value, line)
-            out.item_lines = getattr(value, "item_lines", [line] * len(value))
-            return out
+def subst(value, env: dict, fail):
+    """``value`` with every `$expression` evaluated in ``env``; a value without any `$` is returned
+    itself (no copy, which would only equal it)."""
+    if isinstance(value, str):
+        return evaluate(value, env, fail) if "$" in value else value
+    if value.__class__ is Map and all(v.__class__ is not str or "$" not in v for v in value.values()) \
+            and not any(v.__class__ in _NESTED for v in value.values()):
+        return value  # the common case, a mapping of plain words and numbers
+    if not has_dollar(value):
         return value
+    if isinstance(value, dict):
+        out = Map((k, subst(v, env, fail)) for k, v in value.items())
+        out.line, out.key_lines = line_of(value), getattr(value, "key_lines", {})
+        return out
+    if isinstance(value, list):
+        out = Seq(subst(v, env, fail) for v in value)
+        out.line, out.item_lines = line_of(value), getattr(value, "item_lines", [0] * len(value))
+        return out
+    return value
+
+
+def bind(value, env: dict, fail):
+    """A block call's arguments, evaluated in the caller's ``env``; a layer list is kept as written,
+    with the caller's arguments, and evaluated where the block splices it in (so its `$in` is the
+    input at that point, not the caller's)."""
+    def one(v):
+        if isinstance(v, list) and not isinstance(v, Layers) and any(isinstance(x, dict) for x in v):
+            return Layers(v, env)
+        return subst(v, env, fail)
+
+    if isinstance(value, dict):
+        out = Map((k, bind(v, env, fail) if k == "first" else one(v)) for k, v in value.items())
+        out.line, out.key_lines = line_of(value), getattr(value, "key_lines", {})
+        return out
+    if isinstance(value, list):
+        out = Seq(one(v) for v in value)
+        out.line, out.item_lines = line_of(value), getattr(value, "item_lines", [0] * len(value))
+        return out
+    return subst(value, env, fail)
+
+
+def _split(raw, fail, subst):
+    """(type, label, value) of a layer item: `type`, `type: {args}` or `type name: {args}`."""
+    if isinstance(raw, str):
+        key, value = raw, None
+    elif isinstance(raw, dict) and len(raw) == 1:
+        key, value = next(iter(raw.items()))
+    else:
+        raise fail("a layer is written `type`, `type: {args}` or `type name: {args}`")
+    if not isinstance(key, str):
+        raise fail(f"a layer type is a word, got {key!r}")
+    parts = key.split()
+    if not parts or len(parts) > 2:
+        raise fail(f"cannot read layer {key!r}: write `type` or `type name`")
+    type_name = parts[0]
+    if type_name.startswith("$"):  # a block argument naming a layer type or block
+        type_name = subst(type_name)
+        if not isinstance(type_name, str) or not type_name:
+            raise fail(f"{parts[0]} must name a layer type or block, got {type_name!r}")
+    label = parts[1] if len(parts) == 2 else None
+    if label is not None:
+        if "/" in label:
+            raise fail(f"layer name {label!r} cannot contain '/'")
+        if label[0].isdigit():
+            label = f"{type_name}_{label}"  # `inception 3a` -> inception_3a
+    return type_name, label, value
+
+
+def _item_keys(value, type_name: str, fail):
+    """(arguments, times, first, when, from) of a layer or block call."""
+    if value is None:
+        return {}, 1, {}, True, None
+    if not isinstance(value, dict):
+        raise fail(f"arguments of {type_name} must be a mapping, got {value!r}")
+    if _ITEM_KEYS.isdisjoint(value):  # the common case: rule arguments only, nothing to take out
+        return value, 1, {}, True, None
+    args = dict(value)
+    times = args.pop("times", 1)
+    first = args.pop("first", {}) or {}
+    when = args.pop("when", True)
+    source = args.pop("from", None)
+    if isinstance(times, bool) or not isinstance(times, int) or times < 0:
+        raise fail(f"times must be a whole number (0 leaves the layer out), got {times!r}")
+    if not isinstance(first, dict):
+        raise fail("first must be a mapping of arguments for the first repetition")
+    if not isinstance(when, bool):
+        raise fail(f"when must be a condition that is true or false, got {when!r}")
+    return args, times, first, when, source
 
 
 def _input_vars(shape: Shape) -> dict:
@@ -547,6 +567,8 @@ def _candidates(ref: str, scope_path: str):
 
 
 def _did_you_mean(word: str, known: list[str]) -> str:
+    import difflib  # only for an error message
+
     close = difflib.get_close_matches(word, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ";"
     return f"{hint} known: {', '.join(known)}"
