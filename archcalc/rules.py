@@ -662,3 +662,47 @@ def channel_shuffle(x: Shape, *, g: int) -> Cost:
     if x[0] % g:
         raise RuleError(f"{x[0]} channels do not divide into {g} groups")
     return Cost(out=x, steps=(f"{x[0]} channels as {g} x {x[0] // g}, transposed: a copy, no arithmetic",))
+
+
+@rule("layernorm", "ln")
+def layernorm(x: Shape, *, affine: bool = True) -> Cost:
+    """Layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d, or a LayerNorm
+    on a vector)."""
+    c = x[0]
+    n = elems(x)
+    affine = _bool("affine", affine)
+    positions = n // c
+    return Cost(out=x, weight_params=c if affine else 0, bias_params=c if affine else 0, other_ops=n,
+                steps=(f"{positions:,} positions, each normalised over its {c} channels",
+                       f"weights (gamma): {c}, biases (beta): {c}" if affine else "no trainable parameters (affine: false)"))
+
+
+@rule("layer_scale")
+def layer_scale(x: Shape) -> Cost:
+    """A learnable per-channel scale (ConvNeXt's and CaiT's layer scale): C weights, one product per element."""
+    c = x[0]
+    n = elems(x)
+    return Cost(out=x, weight_params=c, other_ops=n,
+                steps=(f"weights: {c} (one scale per channel); {n:,} products (not MACs)",))
+
+
+@rule("drop_path")
+def drop_path(x: Shape, *, p: float = 0.0) -> Cost:
+    """Stochastic depth, per sample (torchvision's StochasticDepth, mode "row"): the identity at
+    inference; in training a residual branch is dropped with probability p."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise RuleError(f"p must be a probability in [0, 1), got {p!r}")
+    n = elems(x)
+    return Cost(out=x, other_ops=n, steps=(f"p = {p}: identity at inference; in training each sample's branch is "
+                                           f"kept with probability {1 - p:g} and scaled by 1/{1 - p:g}",))
+
+
+@rule("mean", merge=True)
+def mean(xs: dict) -> Cost:
+    """Elementwise mean of branches (FractalNet's join); shapes must agree."""
+    shapes = list(xs.values())
+    if any(sh != shapes[0] for sh in shapes):
+        raise RuleError("mean needs equal shapes, got " + ", ".join(f"{b} {fmt_shape(sh)}" for b, sh in xs.items()))
+    n = elems(shapes[0])
+    return Cost(out=shapes[0], other_ops=n * len(shapes),
+                steps=(f"{len(shapes)} x {fmt_shape(shapes[0])}: {n * (len(shapes) - 1):,} adds and {n:,} divisions",))

@@ -648,3 +648,27 @@ def test_every_rule_has_a_memory_entry_in_every_profile():
     for profile in PROFILES:
         parts = get_profile(profile).parts
         assert sorted(set(rules.RULES) - set(parts)) == [], profile
+
+
+def test_layernorm_layer_scale_and_drop_path():
+    # ConvNeXt-T stage 1: LayerNorm over 96 channels at each of 56x56 positions
+    ln = run("layernorm", (96, 56, 56))
+    assert ln.out == (96, 56, 56) and ln.weight_params == 96 and ln.bias_params == 96
+    assert saved(ln) == [("input", 301056, 0), ("tmp", 3136, 0), ("tmp", 3136, 0)]   # input; mean, 1/std per position
+    assert run("ln", (96, 56, 56), affine=False).params == 0
+    ls = run("layer_scale", (96, 56, 56))
+    assert ls.weight_params == 96 and ls.bias_params == 0 and ls.macs == 0 and ls.other_ops == 301056
+    assert saved(ls) == [("input", 301056, 0)] and not mem(ls).alias
+    dp = run("drop_path", (96, 56, 56), p=0.1)
+    assert dp.out == (96, 56, 56) and dp.params == 0
+    assert mem(dp).alias and mem(dp).train_copy and saved(dp) == [("tmp", 1, 0)]   # one noise value per sample
+    with pytest.raises(RuleError, match="probability"):
+        run("drop_path", (8, 4, 4), p=1.0)
+
+
+def test_mean_join():
+    c = run("mean", {"a": (64, 32, 32), "b": (64, 32, 32), "c": (64, 32, 32)})
+    assert c.out == (64, 32, 32) and c.params == 0
+    assert c.other_ops == 3 * 65536 and saved(c) == []            # 2 adds and 1 division per element
+    with pytest.raises(RuleError, match="mean needs equal shapes"):
+        run("mean", {"a": (64, 32, 32), "b": (32, 32, 32)})

@@ -515,6 +515,40 @@ class Cat(nn.Module):
         return torch.cat([b(x) for b in self.branches], 1)
 
 
+class LayerScale(nn.Module):
+    """ConvNeXt's per-channel scale: ``gamma * x`` with gamma a C x 1 x 1 parameter."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(c, 1, 1))
+
+    def forward(self, x):
+        return self.gamma * x
+
+
+class MeanJoin(nn.Module):
+    """FractalNet's join: the elementwise mean of its columns."""
+
+    def __init__(self, *columns):
+        super().__init__()
+        self.columns = nn.ModuleList(columns)
+
+    def forward(self, x):
+        return torch.stack([c(x) for c in self.columns]).mean(0)
+
+
+def _layer_norm_2d(c):
+    from torchvision.models.convnext import LayerNorm2d
+
+    return LayerNorm2d(c)
+
+
+def _stochastic_depth(p):
+    from torchvision.ops import StochasticDepth
+
+    return StochasticDepth(p, "row")
+
+
 def cbr(c_in, c_out, k=3, p=1, s=1, act=True):
     layers = [nn.Conv2d(c_in, c_out, k, s, p, bias=False), nn.BatchNorm2d(c_out)]
     return layers + [nn.ReLU(inplace=True)] if act else layers
@@ -648,6 +682,32 @@ SAVED_NETS = {
       - dropout: {p: 0.5}
       - fc: {out: 7}
     """, lambda: nn.Sequential(nn.Linear(20, 20), nn.ReLU(inplace=True), NativeDropout(0.5), nn.Linear(20, 7))),
+    # Engine II's ConvNeXt and FractalNet pieces. LayerNorm2d keeps its (permuted) input and a mean
+    # and 1/std per position; a layer scale keeps its input (the scale is a parameter); stochastic
+    # depth keeps one noise value per sample and writes a new tensor; a stack+mean join keeps nothing.
+    "layernorm": ((3, 6, 6), """
+      - conv: {out: 8, k: 1}
+      - layernorm
+      - conv: {out: 4, k: 1}
+    """, lambda: nn.Sequential(nn.Conv2d(3, 8, 1), _layer_norm_2d(8), nn.Conv2d(8, 4, 1))),
+    "layer-scale": ((3, 6, 6), """
+      - conv: {out: 8, k: 1}
+      - layer_scale
+      - conv: {out: 4, k: 1}
+    """, lambda: nn.Sequential(nn.Conv2d(3, 8, 1), LayerScale(8), nn.Conv2d(8, 4, 1))),
+    "drop-path": ((3, 6, 6), """
+      - conv: {out: 8, k: 1}
+      - drop_path: {p: 0.5}
+      - conv: {out: 4, k: 1}
+    """, lambda: nn.Sequential(nn.Conv2d(3, 8, 1), _stochastic_depth(0.5), nn.Conv2d(8, 4, 1))),
+    "mean-join": ((3, 6, 6), """
+      - conv: {out: 8, k: 1}
+      - mean:
+          a: [conv: {out: 8, k: 1}]
+          b: [conv: {out: 8, k: 3, p: 1}]
+      - conv: {out: 4, k: 1}
+    """, lambda: nn.Sequential(nn.Conv2d(3, 8, 1), MeanJoin(nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 3, padding=1)),
+                               nn.Conv2d(8, 4, 1))),
 }
 
 # Where autograd keeps something other than what archcalc says. Each entry carries the gap worked

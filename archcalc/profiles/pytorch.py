@@ -16,7 +16,10 @@ tests/test_torchvision.py measure the same networks and compare.
   (avg_pool3d's input), the pow base and the divisor.
 - dropout keeps its mask (bool, as CUDA's fused kernel; CPU's nn.Dropout keeps a float noise
   tensor) and in training writes a new tensor, while at inference it is the identity.
-- softmax keeps its output; add and concat keep nothing; mul keeps both operands; views (flatten,
+- layer norm keeps its input and, per position, its mean and inverse std (float tensors with the
+  batch axis); a layer scale keeps its input; stochastic depth keeps one noise value per sample and
+  in training writes a new tensor (the identity at inference).
+- softmax keeps its output; add, concat and mean keep nothing; mul keeps both operands; views (flatten,
   chunk, split, slice) and identities allocate nothing and keep nothing.
 """
 from __future__ import annotations
@@ -92,6 +95,18 @@ def _mul(part: Part) -> Memory:
     return Memory(saved=tuple(Saved(f"operand {i}", elems(x), f"input{i}") for i, x in enumerate(part.x)))
 
 
+def _layernorm(part: Part) -> Memory:
+    # the input (a channels-last view of it), and the mean and 1/std of every position
+    positions = elems(part.x) // part.x[0]
+    return Memory(saved=(Saved("input", elems(part.x), "input"), Saved("mean", positions, "tmp0"),
+                         Saved("inv std", positions, "tmp1")))
+
+
+def _drop_path(part: Part) -> Memory:
+    # input * noise, the noise one value per sample (N x 1 x 1 x 1); at inference the identity
+    return Memory(saved=(Saved("noise", 1, "tmp0"),), alias=True, train_copy=True)
+
+
 PARTS = {
     "input": lambda part: NOTHING,
     "conv": _keeps_input, "dwconv": _keeps_input, "fc": _keeps_input, "subsample": _keeps_input, "rbf": _keeps_input,
@@ -104,6 +119,9 @@ PARTS = {
     # view, transpose, contiguous: one copy, nothing kept
     "channel_shuffle": lambda part: NOTHING,
     "concat": lambda part: NOTHING, "add": _add, "mul": _mul,
+    # FractalNet's join as stack + mean: the mean's backward needs only the shapes
+    "mean": lambda part: NOTHING,
+    "layernorm": _layernorm, "layer_scale": _keeps_input, "drop_path": _drop_path,
     **{kind: _activation for kind in ACTIVATIONS},
 }
 
