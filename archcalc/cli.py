@@ -39,11 +39,21 @@ def _shape(ctx, param, value):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="archcalc")
-def main() -> None:
+@click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE", envvar="ARCHCALC_LIMITS",
+              help="Raise a bound on what a spec may cost (docs/limits.md); repeatable. "
+                   "Env: ARCHCALC_LIMITS (space-separated).")
+def main(limits) -> None:
     """Static CNN-architecture analyzer: shapes, parameters, MACs, memory, receptive fields.
 
     SPEC is a bundled network name (see `archcalc list`) or a path to a YAML spec.
     """
+    if limits:
+        from .limits import set_limits
+
+        try:
+            set_limits(limits)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--limit") from None
 
 
 @main.command()
@@ -96,18 +106,26 @@ def list_(fmt):
 @click.argument("specs", nargs=-1)
 @click.option("-v", "--verbose", is_flag=True, help="Show every checked number, not only failures.")
 def check(specs, verbose):
-    """Verify the `expect:` numbers of SPECS (default: every bundled spec)."""
+    """Verify the `expect:` numbers of SPECS (default: every bundled spec).
+
+    A spec that is bad input is reported on one line of stderr and the others are still checked
+    (a folder of submissions). Exit code: 2 if any spec was bad input, else 1 if any expected
+    number was not reproduced, else 0.
+    """
     from .check import check as run_check
     from .spec import SpecError, bundled_names, load
 
     failed = 0
     total = 0
+    bad_input = 0
     for name in specs or bundled_names():
         try:
             spec = load(name)
             outcomes = run_check(spec)
         except SpecError as e:
-            _fail(e)
+            click.echo(f"archcalc: {e}", err=True)
+            bad_input += 1
+            continue
         bad = [o for o in outcomes if not o.ok]
         total += len(outcomes)
         failed += len(bad)
@@ -116,5 +134,6 @@ def check(specs, verbose):
         for o in outcomes if verbose else bad:
             mark = "   " if o.ok else "  x"
             click.echo(f"{mark} {spec.file}:{o.line}: {o.where}: {o.key} expected {o.expected!r}, got {o.actual!r}")
-    click.echo(f"{total - failed} of {total} expected numbers reproduced")
-    sys.exit(1 if failed else 0)
+    click.echo(f"{total - failed} of {total} expected numbers reproduced"
+               + (f"; {bad_input} spec(s) could not be read" if bad_input else ""))
+    sys.exit(2 if bad_input else 1 if failed else 0)

@@ -17,6 +17,7 @@ from . import rules
 from .expr import evaluate, has_dollar
 from .gcpause import gc_paused
 from .graph import Graph, Node
+from .limits import LIMITS
 from .rules import RuleError
 from .shape import Shape, fmt_shape
 from .spec import Map, Seq, Spec, SpecError, check_block, library_blocks, line_of
@@ -86,7 +87,8 @@ class _Unresolved(Exception):
         self.ref, self.scope_path, self.line, self.path = ref, scope_path, line, path
 
 
-MAX_BLOCK_DEPTH = 64  # block calls nested deeper are refused (a block that calls itself)
+# Bounds on the work a spec can ask for are archcalc.limits.LIMITS (docs/limits.md): block_depth,
+# graph_nodes, arg_max, tensor_elements and yaml_depth (for scopes nested in one another).
 
 
 def expand(spec: Spec, *, input_shape: Shape | None = None, strict: bool = False, library: dict | None = None) -> Graph:
@@ -229,10 +231,33 @@ class _Expander:
             cost = rules.apply(rules.RULES["input"], shape, {})
         except RuleError as e:
             raise self.fail(str(e), line, "input") from None
+        self.check_elements(cost, line, "input", self.spec.file)
         return self.add_node("input", "input", "input", {}, (), cost, line, Scope("", {}, {}, self.spec.file))
+
+    def check_elements(self, cost, line: int, path: str, file: str) -> None:
+        # Checked once per distinct cost (costs are cached): every later sum over the graph is then bounded.
+        n = 1
+        for d in cost.out:
+            n *= d
+        if n > LIMITS["tensor_elements"]:
+            raise self.fail(f"output {fmt_shape(cost.out)} has {n:,} elements, more than {LIMITS['tensor_elements']:,} "
+                            "(limit tensor_elements)", line, path, file)
+
+    def check_args(self, r: rules.Rule, args: dict, line: int, path: str, file: str) -> None:
+        """Arguments a rule cannot be trusted with: a list where it hashes a word (`act: [relu]`), an
+        integer so large that the rule's own loops or arithmetic would run away (adaptive bins)."""
+        for k, v in args.items():
+            if isinstance(v, (list, dict)) and isinstance(r.defaults.get(k), str):
+                raise self.fail(f"{k} must be a word, got {v!r}", line, path, file)
+            for n in (v if isinstance(v, list) else (v,)):
+                if n.__class__ is int and abs(n) > LIMITS["arg_max"]:
+                    raise self.fail(f"{k}: {n:,} is too large (limit arg_max = {LIMITS['arg_max']:,})", line, path, file)
 
     def add_node(self, name: str, path: str, type_name: str, args: dict, inputs: tuple, cost, line: int,
                  scope: Scope) -> Flow:
+        if len(self.nodes) >= LIMITS["graph_nodes"]:
+            raise self.fail(f"the graph has more than {LIMITS['graph_nodes']:,} nodes (limit graph_nodes)", line, path,
+                            scope.file)
         if path in self.paths:
             raise self.fail(f"duplicate layer path {path!r}; give the layer (or its merge) a distinct name", line, path,
                             scope.file)
@@ -270,6 +295,9 @@ class _Expander:
     def walk(self, items, flow: Flow, scope: Scope) -> Flow:
         if not isinstance(items, list):
             raise self.fail("expected a list of layers", line_of(items), scope.path, scope.file)
+        if len(scope.ancestors) > LIMITS["yaml_depth"]:  # the walk recurses once per scope: bound the stack
+            raise self.fail(f"groups, branches and block calls nested deeper than {LIMITS['yaml_depth']} levels "
+                            "(limit yaml_depth)", line_of(items), scope.path, scope.file)
         lines = getattr(items, "item_lines", [line_of(items)] * len(items))
         for raw, line in zip(items, lines):
             flow = self.item(raw, line_of(raw, line), flow, scope)
@@ -313,6 +341,9 @@ class _Expander:
             args, times, first, when, source = _item_keys(value, type_name, lambda msg: self.fail(msg, line, where, scope.file))
         if not when or times == 0:
             return flow
+        if times > LIMITS["graph_nodes"] - len(self.nodes):  # refused before the loop, not after a million nodes
+            raise self.fail(f"times: {times:,} would make more than {LIMITS['graph_nodes']:,} nodes (limit graph_nodes)",
+                            line, where, scope.file)
         if source is not None:
             target = self.resolve(source, scope, line, where)
             flow = flow if target is None else target
@@ -348,11 +379,13 @@ class _Expander:
             key = None
         cost = self.costs.get(key) if key is not None else None
         if cost is None:
+            self.check_args(r, merged, line, path, scope.file)
             try:
                 cost = rules.apply(r, flow.shape, merged)
             except RuleError as e:
                 raise self.fail(f"{e} (input {fmt_shape(flow.shape)})" if "input" not in str(e) else str(e), line, path,
                                 scope.file) from None
+            self.check_elements(cost, line, path, scope.file)
             if key is not None:
                 self.costs[key] = cost
         return self.add_node(name, path, r.name, merged, (flow.node,), cost, line, scope)
@@ -364,8 +397,9 @@ class _Expander:
         if block_name in calls:
             chain = " -> ".join(calls[calls.index(block_name):] + [block_name])
             raise self.fail(f"block {block_name} calls itself ({chain})", line, path, scope.file)
-        if scope.depth >= MAX_BLOCK_DEPTH:
-            raise self.fail(f"blocks nested more than {MAX_BLOCK_DEPTH} calls deep", line, path, scope.file)
+        if scope.depth >= LIMITS["block_depth"]:
+            raise self.fail(f"blocks nested more than {LIMITS['block_depth']} calls deep (limit block_depth)", line, path,
+                            scope.file)
         declared = block.get("args") or {}
         bound = dict(scope.defaults.get(block_name, {}))
         if "__positional__" in args:
@@ -438,6 +472,7 @@ class _Expander:
                 cost = rules.apply(r, {b: f.shape for b, f in outs.items()}, args)
             except RuleError as e:
                 raise self.fail(str(e), line, path, scope.file) from None
+            self.check_elements(cost, line, path, scope.file)
             if key is not None:
                 self.costs[key] = cost
         return self.add_node(name, path, kind, args, tuple(f.node for f in outs.values()), cost, line, scope)

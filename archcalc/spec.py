@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from .gcpause import gc_paused
+from .limits import LIMITS
 
 
 class SpecError(Exception):
@@ -38,6 +39,8 @@ class Map(dict):
 
     line: int = 0
     key_lines: dict
+    nodes: int = 1  # YAML nodes under it, every alias expanded (bounded by yaml_nodes)
+    depth: int = 1  # lists and mappings nested in it, aliases followed (bounded by yaml_depth)
 
 
 class Seq(list):
@@ -45,10 +48,23 @@ class Seq(list):
 
     line: int = 0
     item_lines: list
+    nodes: int = 1
+    depth: int = 1
 
 
 class _LineLoader(yaml.SafeLoader):
-    pass
+    _nesting = 0
+
+    def compose_node(self, parent, index):
+        # The pure-Python composer recurses once per nesting level: refuse deep input before
+        # it runs out of stack (libyaml's parser stops at 1000 levels by itself).
+        self._nesting += 1
+        try:
+            if self._nesting > LIMITS["yaml_depth"]:
+                raise _too_deep(self.peek_event().start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._nesting -= 1
 
 
 _SCALAR_TAGS: dict = {}  # (value, implicit) -> resolved tag; a pure function without path resolvers
@@ -72,6 +88,14 @@ else:
     _FastLineLoader = None
 
 
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _too_deep(line: int) -> SpecError:
+    return SpecError(f"lists and mappings nested deeper than {LIMITS['yaml_depth']} levels (limit yaml_depth)", line=line)
+
+
 def _construct(loader: _LineLoader, node: yaml.Node):
     """loader.construct_object(node, deep=True), with a scalar sent straight to its constructor:
     scalars are immutable and cannot recurse, so the alias and recursion bookkeeping it skips
@@ -79,14 +103,51 @@ def _construct(loader: _LineLoader, node: yaml.Node):
     if node.__class__ is yaml.ScalarNode:
         constructor = loader.yaml_constructors.get(node.tag)
         if constructor is not None:
-            return constructor(loader, node)
+            try:
+                return constructor(loader, node)
+            except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError):
+                # An explicit tag with a value it cannot read (`!!int abc`, `!!timestamp 64`):
+                # PyYAML's constructors fail with whatever Python raised.
+                raise SpecError(f"{_short_tag(node.tag)} {node.value[:40]!r} is not a valid "
+                                f"{_short_tag(node.tag)[2:]}", line=node.start_mark.line + 1) from None
     return loader.construct_object(node, deep=True)
 
 
+def _measure(c, line: int, nodes: int, depth: int, children) -> None:
+    """Set c.nodes and c.depth from its children, which are built already (an alias is the same
+    object each time it is used, so a file of ten lines can expand to 10**9 nodes: the billion
+    laughs). Refuse what exceeds yaml_nodes or yaml_depth before anything walks it."""
+    for v in children:
+        if v.__class__ is Map or v.__class__ is Seq:
+            nodes += v.nodes
+            if v.depth >= depth:
+                depth = v.depth + 1
+        else:
+            nodes += 1
+    c.nodes, c.depth = nodes, depth
+    if depth > LIMITS["yaml_depth"]:
+        raise _too_deep(line)
+    if nodes > LIMITS["yaml_nodes"]:
+        raise SpecError(f"the YAML expands to more than {LIMITS['yaml_nodes']:,} nodes when its aliases are "
+                        "repeated (limit yaml_nodes)", line=line)
+
+
+def _enter(loader, node, kind) -> int:
+    """The nesting of the node being built; refused before the constructors recurse any deeper."""
+    if node.__class__ is not kind:  # `!!map 3`, `!!seq {a: 1}`: a collection tag on another kind of node
+        raise SpecError(f"{_short_tag(node.tag)} needs a {'mapping' if kind is yaml.MappingNode else 'list'}",
+                        line=node.start_mark.line + 1)
+    loader._nesting = getattr(loader, "_nesting", 0) + 1
+    if loader._nesting > LIMITS["yaml_depth"]:
+        raise _too_deep(node.start_mark.line + 1)
+    return node.start_mark.line + 1
+
+
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Map:
+    line = _enter(loader, node, yaml.MappingNode)
     loader.flatten_mapping(node)
     m = Map()
-    m.line = node.start_mark.line + 1
+    m.line = line
     m.key_lines = {}
     for key_node, value_node in node.value:
         key = _construct(loader, key_node)
@@ -97,32 +158,82 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Map:
             raise SpecError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1)
         m[key] = _construct(loader, value_node)
         m.key_lines[key] = key_node.start_mark.line + 1
+    loader._nesting -= 1
+    _measure(m, line, 1 + len(m), 1, m.values())
     return m
 
 
 def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Seq:
+    line = _enter(loader, node, yaml.SequenceNode)
     s = Seq([_construct(loader, child) for child in node.value])
-    s.line = node.start_mark.line + 1
+    loader._nesting -= 1
+    s.line = line
     s.item_lines = [child.start_mark.line + 1 for child in node.value]
+    _measure(s, line, 1, 1, s)
     return s
+
+
+def _construct_int(loader: _LineLoader, node: yaml.ScalarNode) -> int:
+    # Checked on the text first: int() of a literal over 4,300 digits raises, and a long one is slow.
+    line = node.start_mark.line + 1
+    if len(node.value) > 40:
+        raise SpecError(f"integer literal of {len(node.value):,} characters is too large (limit int_max = "
+                        f"{LIMITS['int_max']:,})", line=line)
+    n = yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    if abs(n) > LIMITS["int_max"]:
+        raise SpecError(f"integer {n:,} is too large (limit int_max = {LIMITS['int_max']:,})", line=line)
+    return n
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _construct_str(loader: _LineLoader, node: yaml.ScalarNode) -> str:
+    value = yaml.constructor.SafeConstructor.construct_yaml_str(loader, node)
+    # Only a double-quoted "\ud800" escape makes a lone surrogate, which no writer can print.
+    if node.style == '"' and _SURROGATE.search(value):
+        raise SpecError(f"text {value!r} holds a lone surrogate, which is not a character", line=node.start_mark.line + 1)
+    return value
+
+
+def _refuse_tag(loader: _LineLoader, node: yaml.Node):
+    # These build sets, generators, tuples or bytes, which the spec language has no use for.
+    raise SpecError(f"the YAML tag {_short_tag(node.tag)} is not used in specs; write a list or a mapping",
+                    line=node.start_mark.line + 1)
 
 
 for _loader in (_LineLoader, _FastLineLoader):
     if _loader is not None:
         _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
         _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+        _loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+        _loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
+        for _tag in ("pairs", "omap", "set", "binary"):
+            _loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
 
 
 def _load_yaml(text: str):
-    """Parse with libyaml when it is there; on any YAML error (or a character the pure-Python
-    reader rejects) parse again with the pure-Python loader, so error messages stay its own."""
+    """Parse with libyaml when it is there; on any YAML error parse again with the pure-Python
+    loader, so error messages stay its own."""
+    bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if bad:  # the pure-Python reader would name a character position, not a line
+        raise SpecError(f"non-printable character U+{ord(bad.group()):04X}; YAML allows only printable text",
+                        line=text.count("\n", 0, bad.start()) + 1)
     with gc_paused():
-        if _FastLineLoader is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):
+        if _FastLineLoader is not None:
             try:
-                return yaml.load(text, Loader=_FastLineLoader)
+                return _single(_FastLineLoader, text)
             except yaml.YAMLError:
                 pass
-        return yaml.load(text, Loader=_LineLoader)
+        return _single(_LineLoader, text)
+
+
+def _single(loader_class, text: str):
+    loader = loader_class(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def line_of(value, default: int = 0) -> int:
@@ -217,6 +328,9 @@ def parse(text: str, file: str = "<spec>", variant: str | None = None) -> Spec:
     key = (file, text)
     data = _PARSED.get(key)
     if data is None:
+        if len(text) > LIMITS["file_bytes"]:
+            raise SpecError(f"the spec is {len(text):,} characters, more than {LIMITS['file_bytes']:,} (limit file_bytes)",
+                            file=file, line=text.count("\n", 0, LIMITS["file_bytes"]) + 1)
         data = _load_mapping(text, file)
         if len(_PARSED) >= 64:
             _PARSED.clear()
@@ -466,6 +580,12 @@ def load(name_or_path: str, variant: str | None = None) -> Spec:
         path = Path(name_or_path)
         if path.suffix in (".yaml", ".yml") or path.exists():
             try:
+                size = path.stat().st_size
+                if size > LIMITS["file_bytes"]:  # refused before reading it whole
+                    with open(path, "rb") as f:
+                        line = f.read(LIMITS["file_bytes"]).count(b"\n") + 1
+                    raise SpecError(f"the spec is {size:,} bytes, more than {LIMITS['file_bytes']:,} (limit file_bytes)",
+                                    file=str(path), line=line)
                 text = path.read_text(encoding="utf-8")
             except OSError as e:
                 raise SpecError(f"cannot read spec: {e.strerror}", file=str(path)) from None
