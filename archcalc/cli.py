@@ -69,7 +69,8 @@ def main(limits) -> None:
                    "saved_elems, saved_bytes, rf, jump. Default: path, out, params, macs, out_elems, saved_elems, rf.")
 @click.option("--strict", is_flag=True, help="Make a non-integer output size an error instead of a warning.")
 @click.option("--width", type=int, help="Table width in characters (default: the terminal's).")
-def table(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width):
+@click.option("--variant", metavar="NAME", help="A member of the family a spec file declares under variants:.")
+def table(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width, variant):
     """Per-layer table of SPEC with totals."""
     from . import analyze, load
     from .formats import render
@@ -82,7 +83,7 @@ def table(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width):
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--columns") from None
     try:
-        report = analyze(load(spec), input_shape=input_shape, batch=batch, dtype=dtype, strict=strict)
+        report = analyze(load(spec, variant=variant), input_shape=input_shape, batch=batch, dtype=dtype, strict=strict)
     except SpecError as e:
         _fail(e)
     rows = collapse(report, depth) if depth else list(report.rows)
@@ -118,9 +119,9 @@ def check(specs, verbose):
     failed = 0
     total = 0
     bad_input = 0
-    for name in specs or bundled_names():
+    for name, variant in _members(specs) if specs else [(n, None) for n in bundled_names()]:
         try:
-            spec = load(name)
+            spec = load(name, variant=variant)
             outcomes = run_check(spec)
         except SpecError as e:
             click.echo(f"archcalc: {e}", err=True)
@@ -137,3 +138,23 @@ def check(specs, verbose):
     click.echo(f"{total - failed} of {total} expected numbers reproduced"
                + (f"; {bad_input} spec(s) could not be read" if bad_input else ""))
     sys.exit(2 if bad_input else 1 if failed else 0)
+
+
+def _members(specs):
+    """(name or path, variant) to check: every member of a family file, the first one included; a
+    file that cannot be read is passed on as it is, to be reported with the others."""
+    from .spec import SpecError, bundled_names, load
+
+    bundled = set(bundled_names())
+    for name in specs:
+        if name in bundled:  # a bundled member is checked by its own name
+            yield name, None
+            continue
+        try:
+            family = load(name)
+        except SpecError:
+            yield name, None
+            continue
+        yield name, None
+        for member in family.variants:
+            yield name, member

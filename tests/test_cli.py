@@ -458,3 +458,37 @@ def test_cells_and_notes_are_text_not_markup():
         out = render("table", report, list(report.rows), parse_columns(None), color=color)
         assert "note: see [bold]this[/bold] and [conv1] and :smile:" in out
         assert ("\x1b[" in out) == color  # the colour form really is rich's, the plain one has no escapes
+
+
+FAMILY = """\
+name: fam_a
+input: [3, 8, 8]
+args: {n: 1}
+layers:
+  - conv: {out: 4, k: 3, p: 1, times: $n}
+expect:
+  total: {params: 112}        # 4*3*9 + 4
+variants:
+  fam_b:
+    args: {n: 2}
+    expect:
+      total: {params: 260}    # 112 + 4*4*9 + 4 = 112 + 148
+"""
+
+
+def test_table_variant_of_a_family_file(spec_file):
+    path = spec_file(FAMILY)
+    first = cli("table", path, "--format", "csv", "--columns", "path,params")
+    member = cli("table", path, "--variant", "fam_b", "--format", "csv", "--columns", "path,params")
+    assert first.exit_code == 0 and member.exit_code == 0
+    assert first.stdout.splitlines()[-1] == "TOTAL,112" and member.stdout.splitlines()[-1] == "TOTAL,260"
+    bad = cli("table", path, "--variant", "fam_c")
+    assert bad.exit_code == 2 and "fam_a has no variant 'fam_c'; its members: fam_a, fam_b" in bad.stderr
+
+
+def test_check_of_a_family_file_checks_every_member(spec_file):
+    r = cli("check", spec_file(FAMILY))
+    assert r.exit_code == 0
+    assert "ok   fam_a: 1/1 expected numbers" in r.stdout and "ok   fam_b: 1/1 expected numbers" in r.stdout
+    wrong = cli("check", spec_file(FAMILY.replace("params: 260", "params: 261")))
+    assert wrong.exit_code == 1 and "FAIL fam_b" in wrong.stdout
