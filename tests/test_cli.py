@@ -366,10 +366,14 @@ def test_list_table_and_csv():
     table = cli("list").stdout
     assert "MACs = multiply-accumulates per image (FLOPs = 2 x MACs)" in table
     rows = list(csv.reader(io.StringIO(cli("list", "--format", "csv").stdout)))
-    assert rows[0] == ["name", "input", "params", "macs", "source"]
-    assert [r[0] for r in rows[1:]] == bundled_names()
+    assert rows[0] == ["name", "family", "input", "params", "macs", "source"]
+    assert sorted(r[0] for r in rows[1:]) == bundled_names()
     vgg = next(r for r in rows if r[0] == "vgg16")
-    assert vgg[1:4] == ["3x224x224", "138357544", "15470264320"]
+    assert vgg[1:5] == ["vgg11", "3x224x224", "138357544", "15470264320"]
+    # a family's members follow its first member, in the order its file lists them
+    families = [r[1] for r in rows[1:]]
+    assert all(families.index(f) == i or families[i - 1] == f for i, f in enumerate(families))
+    assert [r[0] for r in rows[1:] if r[1] == "resnet18"] == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
 
 # ---------------------------------------------------------------- check
