@@ -57,7 +57,10 @@ def _rows(graph: Graph, memory) -> tuple[list[Row], list[int]]:
             inputs = (nodes[i].path,)
         elif ins:  # a merge: the largest field over its inputs
             r = (max(rf[i][0] for i in ins), max(rf[i][1] for i in ins))
-            j = (max(jump[i][0] for i in ins), max(jump[i][1] for i in ins))
+            # the step between outputs is that of the full-size inputs: a broadcast gate (C x 1 x 1,
+            # pooled over the whole map) has a jump of the map's size but steps nowhere
+            full = [i for i in ins if nodes[i].cost.out == c.out] or ins
+            j = (max(jump[i][0] for i in full), max(jump[i][1] for i in full))
             tensor_in = tuple([storage[i] for i in ins])
             inputs = tuple([nodes[i].path for i in ins])
         else:

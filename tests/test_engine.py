@@ -802,3 +802,23 @@ def test_inplace_add_into_an_identity_first_branch_is_an_error():
             layers:
               - add: {skip: [], main: [conv: {out: 4, k: 1}]}
         """)
+
+
+def test_receptive_field_after_a_broadcast_gate():
+    # A squeeze-excitation gate pools the whole 56x56 map: its rows see all of it (rf 3 + 55 = 58)
+    # with a jump of 56, but the gated map still steps one pixel at a time, so the convs after it
+    # grow the field by 2 each (60, 62), not by 2 x 56.
+    rep = analyze("""
+        name: t
+        input: [16, 56, 56]
+        layers:
+          - conv c1: {out: 16, k: 3, p: 1}
+          - mul gate:
+              x: []
+              g: [adaptive_avgpool: {out: 1}, conv: {out: 16, k: 1, act: sigmoid}]
+          - conv c2: {out: 16, k: 3, p: 1}
+          - conv c3: {out: 16, k: 3, p: 1}
+    """)
+    assert row(rep, "gate/g/adaptive_avgpool1").rf == (58, 58) and row(rep, "gate/g/adaptive_avgpool1").jump == (56, 56)
+    assert row(rep, "gate").rf == (58, 58) and row(rep, "gate").jump == (1, 1)
+    assert [row(rep, p).rf[0] for p in ("c2", "c3")] == [60, 62]
