@@ -331,6 +331,12 @@ class _Expander:
                             scope.file)
         if r is not None and r.merge:
             return self.merge(r, label, value, line, flow, scope)
+        raw = value
+        # `$i`, the repetition's index (0 for the first), is known only per repetition: such an item's
+        # arguments are evaluated again for each one.
+        indexed = isinstance(raw, dict) and _uses_index(raw)
+        if indexed:
+            scope = replace(scope, env={**scope.env, "i": 0})
         value = self.subst(value, scope, line) if entry is None else self.bind(value, scope, line)
         if entry is not None and isinstance(value, list):
             args, times, first, when, source = {"__positional__": value}, 1, {}, True, None
@@ -349,6 +355,12 @@ class _Expander:
             flow = flow if target is None else target
         names = self.instance_names(type_name, label, times, scope)
         for i, name in enumerate(names):
+            if indexed and i:
+                again = dict(raw)
+                for key in ("times", "first", "when", "from"):
+                    again.pop(key, None)
+                at = replace(scope, env={**scope.env, "i": i})
+                args = self.subst(again, at, line) if entry is None else self.bind(again, at, line)
             inst_args = {**args, **first} if i == 0 else dict(args)
             if entry is not None:
                 flow = self.call(type_name, entry, name, inst_args, line, flow, scope)
@@ -585,6 +597,14 @@ def _item_keys(value, type_name: str, fail):
     if not isinstance(when, bool):
         raise fail(f"when must be a condition that is true or false, got {when!r}")
     return args, times, first, when, source
+
+
+def _uses_index(value: dict) -> bool:
+    """Whether an item's arguments (besides times/first/when/from) mention `$i`."""
+    import re
+
+    text = repr({k: v for k, v in value.items() if k not in ("times", "first", "when", "from")})
+    return re.search(r"\$i\b", text) is not None
 
 
 def _input_vars(shape: Shape) -> dict:

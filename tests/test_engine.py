@@ -822,3 +822,22 @@ def test_receptive_field_after_a_broadcast_gate():
     assert row(rep, "gate/g/adaptive_avgpool1").rf == (58, 58) and row(rep, "gate/g/adaptive_avgpool1").jump == (56, 56)
     assert row(rep, "gate").rf == (58, 58) and row(rep, "gate").jump == (1, 1)
     assert [row(rep, p).rf[0] for p in ("c2", "c3")] == [60, 62]
+
+
+def test_repetition_index():
+    # `$i` is the repetition's index: widths 8, 12, 16 -> params 8*8 + 8, 8*12 + 12, 12*16 + 16
+    rep = analyze("""
+        name: t
+        input: [8, 8, 8]
+        blocks:
+          unit:
+            args: {c: ~}
+            body: [conv: {out: $c, k: 1}]
+        layers:
+          - conv c: {out: "8 + 4 * $i", k: 1, times: 3}
+          - unit u: {c: "16 * ($i + 1)", times: 2, first: {c: 20}}
+    """)
+    assert [row(rep, f"c_{n}").params for n in (1, 2, 3)] == [72, 108, 208]
+    # first: overrides the first repetition; the second gets 16 * (1 + 1) = 32 (20*16 + 20 = 340, 32*20 + 32 = 672)
+    assert [row(rep, f"u_{n}/conv1").out[0] for n in (1, 2)] == [20, 32]
+    assert [row(rep, f"u_{n}/conv1").params for n in (1, 2)] == [340, 672]

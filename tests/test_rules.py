@@ -672,3 +672,9 @@ def test_mean_join():
     assert c.other_ops == 3 * 65536 and saved(c) == []            # 2 adds and 1 division per element
     with pytest.raises(RuleError, match="mean needs equal shapes"):
         run("mean", {"a": (64, 32, 32), "b": (32, 32, 32)})
+
+
+def test_drop_path_with_p_zero_is_the_identity():
+    # torchvision's StochasticDepth returns its input when p is 0: no copy, nothing kept
+    c = run("drop_path", (96, 56, 56), p=0)
+    assert mem(c).alias and not mem(c).train_copy and saved(c) == []

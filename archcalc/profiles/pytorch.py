@@ -103,7 +103,10 @@ def _layernorm(part: Part) -> Memory:
 
 
 def _drop_path(part: Part) -> Memory:
-    # input * noise, the noise one value per sample (N x 1 x 1 x 1); at inference the identity
+    # input * noise, the noise one value per sample (N x 1 x 1 x 1); at inference, or with p = 0
+    # (torchvision's StochasticDepth returns its input then), the identity
+    if not part.arg("p"):
+        return VIEW
     return Memory(saved=(Saved("noise", 1, "tmp0"),), alias=True, train_copy=True)
 
 
