@@ -44,6 +44,11 @@ FAMILIES = {
     "mnasnet0_5": ["mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"],
     "efficientnet_b0": [f"efficientnet_b{i}" for i in range(8)],                      # compound scaling
     "shufflenet_v2_x0_5": ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"],
+    "preact_resnet164": ["preact_resnet164", "preact_resnet1001", "preact_resnet200"],
+    "wrn28_10": ["wrn28_10", "wrn40_4", "wrn16_8"],
+    "wide_resnet50_2": ["wide_resnet50_2", "wide_resnet101_2"],
+    "resnext50_32x4d": ["resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d"],
+    "fractalnet20": ["fractalnet20", "fractalnet40"],
 }
 MEMBERS = [m for ms in FAMILIES.values() for m in ms]
 RESNETS = FAMILIES["resnet18"] + FAMILIES["resnet50_tv"] + FAMILIES["resnet20"]
