@@ -15,9 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .analysis import analyze
-from .report import Report, aggregate, row_dict, to_dict
+from .limits import LIMITS
+from .report import Report, aggregate, row_dict, totals_dict
 from .spec import Spec, SpecError, line_of
 
+# What one analysis costs at least against check_nodes: its fixed cost (~0.3 ms) is that of ~100 nodes.
+MIN_CHARGE = 100
 CASE_KEYS = ("input", "defaults", "note", "total", "layers", "aux")
 
 
@@ -86,11 +89,19 @@ def _check_case_shape(spec: Spec, case: dict) -> None:
             raise fail(f"layers: {name} must be a mapping of quantity: value", "layers")
 
 
-def check(spec: Spec) -> list[Outcome]:
+def check(spec: Spec, budget: list | None = None) -> list[Outcome]:
+    """The outcomes of every expect case. ``budget`` is ``[nodes left]``, shared by the members of
+    one family file (`archcalc check FILE`): each case is a whole analysis, so a few lines of
+    `expect: [*case, *case, ...]` or of variants would otherwise repeat a large graph without
+    bound (limit check_nodes)."""
+    if budget is None:
+        budget = [LIMITS["check_nodes"]]
     outcomes: list[Outcome] = []
     if not cases(spec):
-        analyze(spec)  # nothing to compare, but a spec that does not analyze is still bad input
+        _spend(spec, budget, spec.lines.get("layers", 0))
+        budget[0] -= max(len(analyze(spec).rows), MIN_CHARGE)  # nothing to compare, but a spec that does not analyze is bad input
     for i, case in enumerate(cases(spec)):
+        _spend(spec, budget, line_of(case, spec.lines.get("expect", 0)))
         case_spec = spec
         if case.get("defaults"):
             merged = {t: dict(a) for t, a in spec.defaults.items()}
@@ -98,12 +109,22 @@ def check(spec: Spec) -> list[Outcome]:
                 merged[t] = {**merged.get(t, {}), **a}
             case_spec = replace(spec, defaults=merged)
         report = analyze(case_spec, input_shape=tuple(case["input"]) if "input" in case else None)
+        budget[0] -= max(len(report.rows), MIN_CHARGE)
         outcomes += _check_case(spec, i, case, report)
     return outcomes
 
 
+def _spend(spec: Spec, budget: list, line: int) -> None:
+    """Refuse the next analysis once the budget is spent (each one is at most graph_nodes)."""
+    if budget[0] <= 0:
+        raise SpecError(f"checking the file's variants and expect cases expands more than {LIMITS['check_nodes']:,} "
+                        "graph nodes in all (limit check_nodes)", file=spec.file, line=line or None)
+
+
 def _check_case(spec: Spec, i: int, case: dict, report: Report) -> list[Outcome]:
-    data = to_dict(report)
+    # only the totals of the JSON model: building every layer's entry for a few expected numbers
+    # was most of the time `archcalc check` spent on a long network
+    data = {"totals": totals_dict(report), "aux_totals": totals_dict(report, aux=True)}
     results = []
     for section in ("total", "aux"):
         expected = case.get(section) or {}

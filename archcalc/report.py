@@ -78,6 +78,7 @@ class Totals:
     saved_fixed_bytes: int  # int64 indices and bool masks kept for backward, per sample
     saved_batch_bytes: int  # kept once per batch whatever its size: BN's fp32 batch mean and inv std
     peak_elems: int  # largest set of tensors alive at once in an inference pass, layer by layer
+    depth: int = 0  # weight layers (conv, fc: a row with weights and MACs) on the longest path through the rows
 
     @property
     def flops(self) -> int:
@@ -212,7 +213,28 @@ def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None
         saved_fixed_bytes=sum(saved_fixed.values()),
         saved_batch_bytes=sum(saved_batch.values()),
         peak_elems=_peak(rows, tensor_elems, final_tensor),
+        depth=weighted_depth(rows),
     )
+
+
+def is_weight_layer(r: Row) -> bool:
+    """A row that counts as a layer of a network's depth ("VGG-16", GoogLeNet's "22 layers"): one
+    with weights that it multiplies with (conv, fc, a fused conv + BN); not BN, pools or merges."""
+    return r.cost.weight_params > 0 and r.cost.macs > 0
+
+
+def weighted_depth(rows) -> int:
+    """The longest path through ``rows`` along their edges, counting weight layers only: VGG-16 16,
+    ResNet-50 50 (the shortcut projection is beside the main path), GoogLeNet 22 (3 in the stem, 2 per
+    Inception module, the classifier), aux branches left out by the caller."""
+    longest: dict[int, int] = {}
+    best = 0
+    for r in rows:
+        node = r.node
+        d = max((longest.get(i, 0) for i in node.inputs), default=0) + (1 if is_weight_layer(r) else 0)
+        longest[node.id] = d
+        best = max(best, d)
+    return best
 
 
 def _peak(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) -> int:
@@ -309,6 +331,14 @@ def aggregate(report: Report, path: str) -> Row | None:
     return _aggregate(path, members, report.scope_types.get(path, "block"))
 
 
+def aggregate_rows(label: str, members: list[Row]) -> Row:
+    """One row summing any rows (a range of the table, ``conv1..pool2``) under the name ``label``,
+    as ``aggregate`` sums a block: counts added, each saved tensor once, the last row's output."""
+    if not members:
+        raise ValueError("aggregate_rows needs at least one row")
+    return _aggregate(label, list(members), "range")
+
+
 def _unique_saved(members: list[Row]) -> tuple:
     """What a collapsed block keeps: each tensor once, as in the totals (a ReLU's output is also
     the next conv's saved input; summing the rows would count it twice)."""
@@ -351,7 +381,7 @@ def _totals_dict(t: Totals, report: Report) -> dict:
         "buffer_elems": t.buffer_elems, "macs": t.macs, "flops": t.flops, "other_ops": t.other_ops,
         "connections": t.connections, "out_elems": t.out_elems, "saved_elems": t.saved_elems,
         "saved_fixed_bytes": t.saved_fixed_bytes, "saved_batch_bytes": t.saved_batch_bytes,
-        "peak_elems": t.peak_elems,
+        "peak_elems": t.peak_elems, "depth": t.depth,
         "param_bytes": t.params * report.itemsize,
         "buffer_bytes": t.buffer_elems * report.itemsize,
         "out_bytes": t.out_elems * report.itemsize * report.batch,
@@ -370,6 +400,12 @@ def row_dict(r: Row, report: Report) -> dict:
         "rf": list(r.rf), "jump": list(r.jump), "aux": r.aux, "inputs": list(r.inputs), "warnings": list(r.warnings),
         "arithmetic": list(r.steps),
     }
+
+
+def totals_dict(report: Report, aux: bool = False) -> dict | None:
+    """The JSON model's `totals` (or `aux_totals`) alone, without building every layer's entry."""
+    t = report.aux_totals if aux else report.totals
+    return _totals_dict(t, report) if t is not None else None
 
 
 def to_dict(report: Report, rows: list[Row] | None = None) -> dict:
