@@ -134,6 +134,28 @@ def si_sig(n, sig_figs: int) -> str:
     return f"{sign}{_fixed(m, max(0, sig_figs - int_digits))}{prefix}"
 
 
+def slide_round(n, sig_figs: int = 2) -> str:
+    """``n`` rounded to ``sig_figs`` significant figures and written as lecture slides write it, with
+    a decimal prefix and no trailing zeros: ``slide_round(802816)`` -> '800K', ``slide_round(3211264)``
+    -> '3.2M', ``slide_round(150528)`` -> '150K', ``slide_round(15237608, 3)`` -> '15.2M'. Unlike
+    ``si_sig`` it does not guard what the text claims when read back ('800K' reads as three figures):
+    it is for showing a table as a slide printed it, not for writing an answer."""
+    r = round_sig(n, sig_figs)
+    sign = "-" if r < 0 else ""
+    mag = abs(r)
+    scale, prefix = 1, ""
+    for s, p in _PREFIXES:
+        if mag >= s:
+            scale, prefix = s, p
+            break
+    m = mag / scale
+    decimals = max(0, sig_figs - (_decade(m) + 1)) if m else 0
+    text = _fixed(m, decimals) if (m * 10**decimals).denominator == 1 else f"{float(m):.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{sign}{text}{prefix}"
+
+
 def _fixed(x: Fraction, decimals: int) -> str:
     """A non-negative Fraction that is exact at ``decimals`` decimals, printed with them."""
     q = x * 10**decimals

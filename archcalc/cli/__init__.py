@@ -41,7 +41,11 @@ def shape_option(ctx, param, value):
 
 # Each command is a module of this package, imported only when it runs (`archcalc table` does not
 # pay for importing the others).
-COMMANDS = {"table": "table", "list": "list_", "check": "check"}
+COMMANDS = {
+    "table": "table", "list": "list_", "check": "check", "compare": "compare",  # analysis
+    "answer": "answer", "explain": "explain", "quiz": "quiz",  # the lecture companion
+    "fit": "fit", "measure": "measure", "gpus": "gpus",  # GPU memory
+}
 
 
 class _Commands(click.Group):

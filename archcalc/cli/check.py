@@ -9,7 +9,9 @@ import click
 @click.command("check")
 @click.argument("specs", nargs=-1)
 @click.option("-v", "--verbose", is_flag=True, help="Show every checked number, not only failures.")
-def command(specs, verbose):
+@click.option("--catalogue/--no-catalogue", default=None,
+              help="Also check the catalogue of lecture numbers (default: when no SPECS are given).")
+def command(specs, verbose, catalogue):
     """Verify the `expect:` numbers of SPECS (default: every bundled spec).
 
     A spec that is bad input is reported on one line of stderr and the others are still checked
@@ -17,15 +19,17 @@ def command(specs, verbose):
     number was not reproduced, else 0.
     """
     from ..check import check as run_check
+    from ..limits import LIMITS
     from ..spec import SpecError, bundled_names, load
 
     failed = 0
     total = 0
     bad_input = 0
+    budgets: dict = {}  # the members of one file share one check_nodes budget
     for name, variant in _members(specs) if specs else [(n, None) for n in bundled_names()]:
         try:
             spec = load(name, variant=variant)
-            outcomes = run_check(spec)
+            outcomes = run_check(spec, budget=budgets.setdefault(spec.file, [LIMITS["check_nodes"]]))
         except SpecError as e:
             click.echo(f"archcalc: {e}", err=True)
             bad_input += 1
@@ -40,6 +44,13 @@ def command(specs, verbose):
             click.echo(f"{mark} {spec.file}:{o.line}: {o.where}: {o.key} expected {o.expected!r}, got {o.actual!r}")
     click.echo(f"{total - failed} of {total} expected numbers reproduced"
                + (f"; {bad_input} spec(s) could not be read" if bad_input else ""))
+    if catalogue if catalogue is not None else not specs:
+        from ..known import catalogue_report
+
+        lines, drift = catalogue_report(verbose)
+        for line in lines:
+            click.echo(line)
+        failed += drift
     sys.exit(2 if bad_input else 1 if failed else 0)
 
 

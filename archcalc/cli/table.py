@@ -21,21 +21,50 @@ from ..units import DTYPE_BYTES
 @click.option("--strict", is_flag=True, help="Make a non-integer output size an error instead of a warning.")
 @click.option("--width", type=int, help="Table width in characters (default: the terminal's).")
 @click.option("--variant", metavar="NAME", help="A member of the family a spec file declares under variants:.")
-def command(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width, variant):
-    """Per-layer table of SPEC with totals."""
+@click.option("--style", type=click.Choice(["cs231n", "eecs498"]),
+              help="Print the table as a lecture does: cs231n (lecture 9's VGG-16 slide) or eecs498 (lecture 8's tables).")
+@click.option("--units", metavar="UNIT", help="Unit of the byte columns: B, KB, MB, GB (10^3), KiB, MiB, GiB (2^10), "
+              "or eecs (EECS 498's KB = 1,024 B).")
+@click.option("--sig", type=click.IntRange(min=1), help="Round count columns to N significant figures (3.2M, 800K).")
+@click.option("--order", type=click.Choice(["chw", "hwc"]), default="chw", show_default=True, help="Shape order.")
+@click.option("--hide", metavar="TYPE,...", default="", help="Leave rows of these types out of the table (dropout,lrn,...); totals keep them.")
+@click.option("--weights-only", is_flag=True, help="Params without biases (the CS231n slides' count).")
+@click.option("--rows", "row_range", metavar="FIRST..LAST", help="Only these rows (in table order, or a block), with their subtotal.")
+@click.option("--subtotal", metavar="TYPE,...", default="", help="Subtotals of the rows of these types (conv,fc).")
+def command(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width, variant, style, units, sig, order, hide,
+            weights_only, row_range, subtotal):
+    """Per-layer table of SPEC with totals.
+
+    Columns may carry a fixed unit, KEY:UNIT (params:k, macs:M, out_bytes:eecs), or be a share of
+    the total, KEY:% (params:%).
+    """
     from .. import analyze, load
     from ..formats import render
-    from ..formats.columns import parse_columns
+    from ..formats.styles import View, parse, render_style, render_view
     from ..report import collapse
     from ..spec import SpecError
 
+    view = View(units=units, sig=sig, order=order, hide=_names(hide), weights_only=weights_only, rows=row_range,
+                subtotals=_names(subtotal))
     try:
-        cols = parse_columns(columns)
+        cols = parse(columns, view)
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--columns") from None
+        raise click.BadParameter(str(e), param_hint="--columns/--units") from None
     try:
         report = analyze(load(spec, variant=variant), input_shape=input_shape, batch=batch, dtype=dtype, strict=strict)
     except SpecError as e:
         fail(e)
     rows = collapse(report, depth) if depth else list(report.rows)
-    click.echo(render(fmt, report, rows, cols, width=width), nl=False)
+    try:
+        if style:
+            from ..known import lecture_lines
+
+            click.echo(render_style(style, report, rows, view, lecture_lines(report, style)), nl=False)
+        else:
+            click.echo(render_view(fmt, report, rows, cols, view, render, width=width), nl=False)
+    except ValueError as e:
+        fail(e)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())

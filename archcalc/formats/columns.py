@@ -88,6 +88,7 @@ def summary_lines(report) -> list[str]:
         f"; {mb(report.param_bytes)} at {report.dtype}"
         + (f"; buffers {t.buffer_elems:,}" if t.buffer_elems else ""),
         f"MACs: {t.macs:,} ({si(t.macs, 2)}) per sample; FLOPs = 2 x MACs = {si(t.flops, 2)}",
+        f"depth: {t.depth} weight layers (conv, fc) on the longest path",
         f"forward activations: {t.out_elems:,} elements per sample = {mb(report.out_bytes)} ({mib(report.out_bytes)}) at {per}",
         f"saved for backward: {t.saved_elems:,} elements per sample = {mb(report.saved_bytes)} at {per}"
         + (f" (incl. {report.saved_fixed_total_bytes:,} B of indices, masks, BN statistics)"
