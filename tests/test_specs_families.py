@@ -49,6 +49,8 @@ FAMILIES = {
     "wide_resnet50_2": ["wide_resnet50_2", "wide_resnet101_2"],
     "resnext50_32x4d": ["resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d"],
     "fractalnet20": ["fractalnet20", "fractalnet40"],
+    "regnet_x_400mf": ['regnet_x_400mf', 'regnet_x_800mf', 'regnet_x_1_6gf', 'regnet_x_3_2gf', 'regnet_x_8gf', 'regnet_y_400mf', 'regnet_y_800mf', 'regnet_y_1_6gf', 'regnet_y_3_2gf', 'regnet_y_8gf'],
+    "convnext_tiny": ["convnext_tiny", "convnext_small", "convnext_base", "convnext_large"],
 }
 MEMBERS = [m for ms in FAMILIES.values() for m in ms]
 RESNETS = FAMILIES["resnet18"] + FAMILIES["resnet50_tv"] + FAMILIES["resnet20"]
