@@ -14,8 +14,8 @@ Choices that follow what archcalc's pytorch profile models (profiles/pytorch.py)
   tensor (4 bytes per element instead of 1).
 - ``layernorm`` on a C x H x W map is channels-first (ConvNeXt's LayerNorm2d: permute, layer norm
   over C, permute back); on a vector it is ``nn.LayerNorm``.
-- ``drop_path`` multiplies by per-sample noise in training whatever p (torchvision's
-  StochasticDepth returns its input unchanged when p is 0; archcalc counts the noise either way).
+- ``drop_path`` multiplies by per-sample noise in training, and returns its input when p is 0,
+  as torchvision's StochasticDepth does (and archcalc's pytorch profile counts).
 - ``aux=False`` (the default) leaves training-only side branches (GoogLeNet's auxiliary
   classifiers) out, as archcalc's ``totals`` do; ``aux=True`` builds them, and in training the
   model returns ``(main, *aux_outputs)``.
@@ -103,7 +103,7 @@ class DropPath(nn.Module):
         self.p = p
 
     def forward(self, x):
-        if not self.training:
+        if not self.training or self.p == 0:  # as torchvision's StochasticDepth: no noise at p = 0
             return x
         keep = 1.0 - self.p
         noise = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
