@@ -40,14 +40,27 @@ def command(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width,
     """
     from .. import analyze, load
     from ..formats import render
-    from ..formats.styles import View, parse, render_style, render_view
     from ..report import collapse
     from ..spec import SpecError
 
-    view = View(units=units, sig=sig, order=order, hide=_names(hide), weights_only=weights_only, rows=row_range,
-                subtotals=_names(subtotal))
+    # The lecture options need the style module; a plain table (the common `archcalc table vgg16`)
+    # does not import it.
+    plain = not (style or units or sig or order != "chw" or hide or weights_only or row_range or subtotal
+                 or (columns and ":" in columns))
+    if plain:
+        from ..formats.columns import parse_columns as parse
+
+        view = None
+    else:
+        from ..formats.styles import View, parse as parse_view
+
+        view = View(units=units, sig=sig, order=order, hide=_names(hide), weights_only=weights_only, rows=row_range,
+                    subtotals=_names(subtotal))
+
+        def parse(text):
+            return parse_view(text, view)
     try:
-        cols = parse(columns, view)
+        cols = parse(columns)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--columns/--units") from None
     try:
@@ -56,11 +69,16 @@ def command(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width,
         fail(e)
     rows = collapse(report, depth) if depth else list(report.rows)
     try:
-        if style:
+        if plain:
+            click.echo(render(fmt, report, rows, cols, width=width), nl=False)
+        elif style:
+            from ..formats.styles import render_style
             from ..known import lecture_lines
 
             click.echo(render_style(style, report, rows, view, lecture_lines(report, style)), nl=False)
         else:
+            from ..formats.styles import render_view
+
             click.echo(render_view(fmt, report, rows, cols, view, render, width=width), nl=False)
     except ValueError as e:
         fail(e)
