@@ -97,10 +97,12 @@ def _rows(graph: Graph, memory) -> tuple[list[Row], list[int]]:
 
 
 def analyze(spec, *, input_shape=None, batch: int = 1, dtype: str = "fp32", strict: bool = False,
-            profile: str = "pytorch") -> Report:
-    """Expand ``spec`` into its graph and cost it: the whole pipeline up to the report."""
+            profile: str = "pytorch", budget: list | None = None) -> Report:
+    """Expand ``spec`` into its graph and cost it: the whole pipeline up to the report (``budget``:
+    see expand)."""
     from .expand import expand
 
     if dtype not in DTYPE_BYTES:  # checked before the expansion, which may be long
         raise SpecError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}", file=spec.file)
-    return cost(expand(spec, input_shape=input_shape, strict=strict), batch=batch, dtype=dtype, profile=profile)
+    return cost(expand(spec, input_shape=input_shape, strict=strict, budget=budget), batch=batch, dtype=dtype,
+                profile=profile)

@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .analysis import analyze
-from .limits import LIMITS
+from .limits import LIMITS, check_nodes_message
 from .report import Report, aggregate, row_dict, totals_dict
-from .spec import Spec, SpecError, line_of
+from .spec import Map, Spec, SpecError, line_of
 
 # What one analysis costs at least against check_nodes: its fixed cost (~0.3 ms) is that of ~100 nodes.
 MIN_CHARGE = 100
@@ -95,30 +95,37 @@ def check(spec: Spec, budget: list | None = None) -> list[Outcome]:
     `expect: [*case, *case, ...]` or of variants would otherwise repeat a large graph without
     bound (limit check_nodes)."""
     if budget is None:
-        budget = [LIMITS["check_nodes"]]
+        budget = new_budget()
     outcomes: list[Outcome] = []
     if not cases(spec):
         _spend(spec, budget, spec.lines.get("layers", 0))
-        budget[0] -= max(len(analyze(spec).rows), MIN_CHARGE)  # nothing to compare, but a spec that does not analyze is bad input
+        analyze(spec, budget=budget)  # nothing to compare, but a spec that does not analyze is bad input
     for i, case in enumerate(cases(spec)):
         _spend(spec, budget, line_of(case, spec.lines.get("expect", 0)))
         case_spec = spec
         if case.get("defaults"):
-            merged = {t: dict(a) for t, a in spec.defaults.items()}
+            merged = Map({t: dict(a) for t, a in spec.defaults.items()})
             for t, a in case["defaults"].items():
                 merged[t] = {**merged.get(t, {}), **a}
+            # with the lines of the case's defaults, where expand reports a bad one
+            merged.line = getattr(case, "key_lines", {}).get("defaults") or line_of(case)
+            merged.key_lines = {**getattr(spec.defaults, "key_lines", {}), **getattr(case["defaults"], "key_lines", {})}
             case_spec = replace(spec, defaults=merged)
-        report = analyze(case_spec, input_shape=tuple(case["input"]) if "input" in case else None)
-        budget[0] -= max(len(report.rows), MIN_CHARGE)
+        report = analyze(case_spec, input_shape=tuple(case["input"]) if "input" in case else None, budget=budget)
         outcomes += _check_case(spec, i, case, report)
     return outcomes
 
 
+def new_budget() -> list:
+    """``[nodes left]`` for one file's check: its members share it (limit check_nodes)."""
+    return [LIMITS["check_nodes"]]
+
+
 def _spend(spec: Spec, budget: list, line: int) -> None:
-    """Refuse the next analysis once the budget is spent (each one is at most graph_nodes)."""
-    if budget[0] <= 0:
-        raise SpecError(f"checking the file's variants and expect cases expands more than {LIMITS['check_nodes']:,} "
-                        "graph nodes in all (limit check_nodes)", file=spec.file, line=line or None)
+    """Charge the fixed cost of one more analysis (its nodes are charged by expand, one by one)."""
+    budget[0] -= MIN_CHARGE
+    if budget[0] < 0:
+        raise SpecError(check_nodes_message(), file=spec.file, line=line or None)
 
 
 def _check_case(spec: Spec, i: int, case: dict, report: Report) -> list[Outcome]:

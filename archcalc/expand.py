@@ -17,7 +17,7 @@ from . import rules
 from .expr import evaluate, has_dollar
 from .gcpause import gc_paused
 from .graph import Graph, Node
-from .limits import LIMITS
+from .limits import LIMITS, check_nodes_message
 from .rules import RuleError
 from .shape import Shape, fmt_shape
 from .spec import Map, Seq, Spec, SpecError, check_block, library_blocks, line_of
@@ -57,15 +57,23 @@ class Scope:
     def join(self, name: str) -> str:
         return f"{self.path}/{name}" if self.path else name
 
-    def auto_name(self, type_name: str, taken: set) -> str:
-        """The next `typeN` of this scope; numbers a label already took are skipped."""
+    def auto_name(self, type_name: str, taken: set, floors: dict | None = None) -> str:
+        """The next `typeN` of this scope; numbers a label already took are skipped. ``floors``
+        keeps, per scope path and type, a number up to which every name is taken, so a scope
+        entered again (a block label used twice) starts there, not at 1: 2,000 calls of
+        `widen w` scanned 2 million names."""
         n = self.counters.get(type_name, 0)
+        fresh = n == 0 and floors is not None
+        if fresh:
+            n = floors.get((self.path, type_name), 0)
         while True:
             n += 1
             name = f"{type_name}{n}"
             if self.join(name) not in taken:
                 break
         self.counters[type_name] = n
+        if fresh:
+            floors[(self.path, type_name)] = n - 1
         return name
 
 
@@ -91,12 +99,15 @@ class _Unresolved(Exception):
 # graph_nodes, arg_max, tensor_elements and yaml_depth (for scopes nested in one another).
 
 
-def expand(spec: Spec, *, input_shape: Shape | None = None, strict: bool = False, library: dict | None = None) -> Graph:
-    """The spec's resolved graph at its input (or ``input_shape``). Pure: the spec is not modified."""
+def expand(spec: Spec, *, input_shape: Shape | None = None, strict: bool = False, library: dict | None = None,
+           budget: list | None = None) -> Graph:
+    """The spec's resolved graph at its input (or ``input_shape``). Pure: the spec is not modified.
+    ``budget`` is ``[nodes left]`` of a longer job (`archcalc check FILE`: limit check_nodes),
+    spent node by node, an expansion that fails included."""
     shape = tuple(input_shape) if input_shape is not None else spec.input
     with gc_paused():
         try:
-            return _Expander(spec, strict, library).run(shape)
+            return _Expander(spec, strict, library, budget=budget).run(shape)
         except _Unresolved as e:
             lenient = _Expander(spec, strict, library, lenient=True)
             later = lenient.find_later(shape, e)
@@ -176,12 +187,14 @@ class _Blocks:
 
 
 class _Expander:
-    def __init__(self, spec: Spec, strict: bool, library: dict | None, lenient: bool = False):
+    def __init__(self, spec: Spec, strict: bool, library: dict | None, lenient: bool = False, budget: list | None = None):
         self.spec = spec
         self.strict = strict
         self.lenient = lenient
+        self.budget = budget
         self.nodes: list[Node] = []
         self.paths: set[str] = set()
+        self.floors: dict = {}  # (scope path, type) -> every auto name up to this number is taken
         self.scope_types: dict[str, str] = {}
         self.outputs: dict[str, int] = {}  # block, branch, scope path -> output node
         self.refs: dict[str, Flow] = {}  # every path a `from:` can name -> its tensor
@@ -258,6 +271,10 @@ class _Expander:
         if len(self.nodes) >= LIMITS["graph_nodes"]:
             raise self.fail(f"the graph has more than {LIMITS['graph_nodes']:,} nodes (limit graph_nodes)", line, path,
                             scope.file)
+        if self.budget is not None:
+            self.budget[0] -= 1
+            if self.budget[0] < 0:
+                raise self.fail(check_nodes_message(), line, path, scope.file)
         if path in self.paths:
             raise self.fail(f"duplicate layer path {path!r}; give the layer (or its merge) a distinct name", line, path,
                             scope.file)
@@ -377,7 +394,7 @@ class _Expander:
 
     def instance_names(self, type_name: str, label: str | None, times: int, scope: Scope) -> list[str]:
         if label is None:
-            return [scope.auto_name(type_name, self.paths) for _ in range(times)]
+            return [scope.auto_name(type_name, self.paths, self.floors) for _ in range(times)]
         if times == 1:
             return [label]
         return [f"{label}_{i}" for i in range(1, times + 1)]
@@ -464,7 +481,7 @@ class _Expander:
             owner = scope.child(label, kind) if label else scope
             branch, body = next(iter(branches.items()))
             return self.branch(owner, str(branch), body, flow, line)
-        name = label or scope.auto_name(kind, self.paths)
+        name = label or scope.auto_name(kind, self.paths, self.floors)
         path = scope.join(name)
         if len(branches) < 2:
             raise self.fail(f"{kind} needs at least two named branches", line, path, scope.file)
@@ -498,7 +515,7 @@ class _Expander:
         return out
 
     def side(self, kind: str, label: str | None, body, line: int, flow: Flow, scope: Scope) -> Flow:
-        name = label or scope.auto_name(kind, self.paths)
+        name = label or scope.auto_name(kind, self.paths, self.floors)
         if not isinstance(body, list) or not body:
             raise self.fail(f"{kind} takes a non-empty list of layers: `{kind} NAME: [...]`", line, scope.join(name),
                             scope.file)

@@ -12,13 +12,20 @@ from __future__ import annotations
 LIMITS: dict = {
     "file_bytes": 10_000_000,  # size of a spec file (characters of its text)
     "yaml_depth": 100,  # lists and mappings nested in one another, aliases followed
-    "yaml_nodes": 1_000_000,  # lists, mappings and scalars of the file with every alias expanded
+    "yaml_nodes": 100_000,  # lists, mappings and scalars of the file with every alias expanded
     "int_max": 10**15,  # largest absolute integer written in a spec
     "arg_max": 10**6,  # largest integer argument of a layer, after `$` evaluation
     "block_depth": 64,  # block calls nested in one another
-    "graph_nodes": 1_000_000,  # nodes of the expanded graph (times: and block calls included)
+    "graph_nodes": 10_000,  # nodes of the expanded graph (times: and block calls included)
     "tensor_elements": 10**12,  # elements of one layer's output
+    "variants": 100,  # members a family file declares under variants: (each is analysed by `archcalc check FILE`)
+    "check_nodes": 20_000,  # graph nodes `archcalc check` expands for one file, every variant and expect case
 }
+
+
+def check_nodes_message() -> str:
+    return (f"checking the file's variants and expect cases expands more than {LIMITS['check_nodes']:,} graph nodes "
+            "in all (limit check_nodes)")
 
 
 def set_limits(assignments) -> None:

@@ -323,7 +323,22 @@ def _collapse(report: Report, depth: int) -> list[Row]:
 
 def aggregate(report: Report, path: str) -> Row | None:
     """One row summing everything under ``path`` (a block instance, branch, group or named merge)."""
-    members = [r for r in report.rows if r.path == path or r.path.startswith(path + "/")]
+    index = report.__dict__.get("_under_index")
+    if index is None:
+        # Built on the first call and kept, as find's: `check` sums under every expected layer, and a
+        # scan of all rows each time made 9,000 expectations on 10,000 rows take 15 s. A row is under
+        # each of its enclosing scopes (its node's ancestors) and under its own path.
+        index = {}
+        for r in report.rows:
+            for scope_path, _ in r.node.ancestors:
+                index.setdefault(scope_path, []).append(r)
+            if not r.node.ancestors or r.node.ancestors[-1][0] != r.path:
+                index.setdefault(r.path, []).append(r)
+        object.__setattr__(report, "_under_index", index)  # a cache, not a field
+    try:
+        members = index.get(path) or []
+    except TypeError:  # an unhashable key matches no row
+        members = []
     if not members:
         return None
     if len(members) == 1 and members[0].path == path:

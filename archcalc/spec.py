@@ -54,14 +54,18 @@ class Seq(list):
 
 class _LineLoader(yaml.SafeLoader):
     _nesting = 0
+    _composed = 0
 
     def compose_node(self, parent, index):
         # The pure-Python composer recurses once per nesting level: refuse deep input before
         # it runs out of stack (libyaml's parser stops at 1000 levels by itself).
         self._nesting += 1
+        self._composed += 1
         try:
             if self._nesting > LIMITS["yaml_depth"]:
                 raise _too_deep(self.peek_event().start_mark.line + 1)
+            if self._composed > LIMITS["yaml_nodes"]:
+                raise _too_many(self.peek_event().start_mark.line + 1)
             return super().compose_node(parent, index)
         finally:
             self._nesting -= 1
@@ -90,6 +94,11 @@ else:
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _too_many(line: int) -> SpecError:
+    return SpecError(f"the YAML has more than {LIMITS['yaml_nodes']:,} lists, mappings and scalars (limit yaml_nodes)",
+                     line=line)
 
 
 def _too_deep(line: int) -> SpecError:
@@ -221,17 +230,65 @@ def _load_yaml(text: str):
                         line=text.count("\n", 0, bad.start()) + 1)
     with gc_paused():
         if _FastLineLoader is not None:
+            if len(text) > _COUNT_FROM:
+                _count_nodes(text)
             try:
                 return _single(_FastLineLoader, text)
             except yaml.YAMLError:
-                pass
+                if len(text) > _PURE_ERRORS_UP_TO:
+                    raise  # libyaml's own message: the pure-Python parser would take seconds to get there
         return _single(_LineLoader, text)
+
+
+# A text shorter than this holds fewer than ~65,000 nodes (a node takes at least one character:
+# `{a,b,c}` is six), cheap to compose whole before the constructors count them; a longer one is
+# counted event by event before libyaml builds any node (~1 µs a node, no memory), so a 10 MB list
+# of numbers is refused after yaml_nodes of them, not after composing millions.
+_COUNT_FROM = 65_536
+# A YAML error is reported with the pure-Python parser's message (parsed again from the start)
+# only in a text up to this size: it takes up to ~30 µs a node (a truncated 10 MB file took 20 s,
+# 68 KB of `1,` 1 s); a longer text gets libyaml's message, with its line.
+_PURE_ERRORS_UP_TO = 20_000
+
+
+def _count_nodes(text: str) -> None:
+    """Refuse a text with more than yaml_nodes lists, mappings and scalars before composing it."""
+    parser = yaml.cyaml.CParser(text)
+    kinds = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+    limit = LIMITS["yaml_nodes"]
+    n = 0
+    try:
+        while True:
+            event = parser.get_event()
+            if event is None:
+                return
+            if event.__class__ in kinds:
+                n += 1
+                if n > limit:
+                    raise _too_many(event.start_mark.line + 1)
+    except yaml.YAMLError:
+        return  # malformed: the parse proper reports it (fewer nodes than the limit came before it)
+    finally:
+        parser.dispose()
 
 
 def _single(loader_class, text: str):
     loader = loader_class(text)
     try:
-        return loader.get_single_data()
+        try:
+            node = loader.get_single_node()
+        except ValueError as e:  # the pure-Python scanner's int() of a `%YAML 999...9` directive of 5,000 digits
+            raise SpecError(f"malformed YAML: {str(e).split(';')[0]}", line=loader.get_mark().line + 1) from None
+        if node is None:
+            return None
+        try:
+            return loader.construct_document(node)
+        except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError):
+            # The whole document one tagged scalar that cannot be read (`!!float` alone): _construct,
+            # which reports these for the scalars inside, never sees the root.
+            tag = _short_tag(node.tag)
+            raise SpecError(f"{tag} {str(node.value)[:40]!r} is not a valid {tag[2:]}",
+                            line=node.start_mark.line + 1) from None
     finally:
         loader.dispose()
 
@@ -314,7 +371,12 @@ def _load_mapping(text: str, file: str) -> Map:
             mark = e.context_mark
             message = f"{e.problem} ({e.context} that starts on this line)"
         line = mark.line + 1 if mark else None
+        if line and at_end:  # libyaml marks the end of the stream, after the last line
+            line = min(line, text.rstrip().count("\n") + 1)
         raise SpecError(f"malformed YAML: {message}", file=file, line=line) from None
+    except yaml.reader.ReaderError as e:  # libyaml's reader names a character position
+        line = text.count("\n", 0, max(0, e.position)) + 1
+        raise SpecError(f"malformed YAML: {e.reason}", file=file, line=line) from None
     except yaml.YAMLError as e:
         raise SpecError(f"malformed YAML: {e}", file=file) from None
     return data
@@ -352,6 +414,10 @@ def parse(text: str, file: str = "<spec>", variant: str | None = None) -> Spec:
     if not isinstance(layers, Seq) or not layers:
         raise SpecError("layers must be a non-empty list", file=file, line=lines["layers"])
     variants = _check_mapping(data, "variants", file, lines.get("variants", 0))
+    if len(variants) > LIMITS["variants"]:  # `archcalc check FILE` analyses every member
+        extra = list(variants)[LIMITS["variants"]]
+        raise SpecError(f"more than {LIMITS['variants']:,} variants (limit variants)", file=file,
+                        line=getattr(variants, "key_lines", {}).get(extra) or lines["variants"])
     spec = Spec(
         name=name, input=_check_input(data["input"], file, lines["input"]), layers=layers, file=file,
         source=_check_text(data, "source", file, lines.get("source", 0)),
@@ -386,6 +452,10 @@ def _variant(base: Spec, name: str, overrides: Map) -> Spec:
     file = base.file
     lines = dict(base.lines)
     lines.update(getattr(overrides, "key_lines", {}))
+    for t, a in base.defaults.items():  # expand checks them too, but a variant merges them first
+        if not isinstance(a, dict):
+            raise _fail(f"defaults for {t!r} must be a mapping of arguments", file,
+                        getattr(base.defaults, "key_lines", {}).get(t) or base.lines.get("defaults"))
     defaults = {t: dict(a) for t, a in base.defaults.items()}
     for t, a in _check_mapping(overrides, "defaults", file, lines.get("defaults", 0)).items():
         if not isinstance(a, dict):

@@ -48,6 +48,11 @@ def _import_archcalc(source: Path) -> None:
     archcalc, collapse, to_dict = module, collapse_fn, to_dict_fn
     if Path(module.__file__).resolve().parent.parent != source.resolve():
         raise SystemExit(f"imported archcalc from {module.__file__}, not from {source}")
+    try:  # the scale section's 100,000-layer networks are far over the default limits (docs/limits.md)
+        from archcalc.limits import LIMITS
+    except ImportError:  # an archcalc from before the limits
+        return
+    LIMITS.update(file_bytes=10**8, yaml_nodes=10**7, graph_nodes=10**7)
 
 SPECS_TARGET_S = 0.050
 CLI_TARGET_RATIO = 1.5

@@ -18,8 +18,7 @@ def command(specs, verbose, catalogue):
     (a folder of submissions). Exit code: 2 if any spec was bad input, else 1 if any expected
     number was not reproduced, else 0.
     """
-    from ..check import check as run_check
-    from ..limits import LIMITS
+    from ..check import check as run_check, new_budget
     from ..spec import SpecError, bundled_names, load
 
     failed = 0
@@ -29,7 +28,7 @@ def command(specs, verbose, catalogue):
     for name, variant in _members(specs) if specs else [(n, None) for n in bundled_names()]:
         try:
             spec = load(name, variant=variant)
-            outcomes = run_check(spec, budget=budgets.setdefault(spec.file, [LIMITS["check_nodes"]]))
+            outcomes = run_check(spec, budget=budgets.setdefault(spec.file, new_budget()))
         except SpecError as e:
             click.echo(f"archcalc: {e}", err=True)
             bad_input += 1
