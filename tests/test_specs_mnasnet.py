@@ -50,21 +50,12 @@ def test_params_and_buffers_match_torchvision(name):
 
 
 def full_check(name: str):
-    from test_torch_layers import torch_saved
-    from test_torchvision import first_difference, run, weighted_shapes, with_fused_dropout
+    from test_torchvision import assert_counts_match
 
     rep = report(name)
     assert rep.warnings == [], "every floored size is declared with rounding: floor"
     model = torchvision_model(name)
-    flops, shapes = run(model.eval(), rep.input)
-    assert flops % 2 == 0
-    assert rep.totals.macs == flops // 2, f"MACs: archcalc {rep.totals.macs:,}, torch {flops // 2:,}"
-    ours = weighted_shapes(rep, aux=False)
-    assert ours == shapes, first_difference(ours, shapes)
-    t = rep.totals
-    theirs = torch_saved(with_fused_dropout(model), rep.input)
-    assert (t.saved_elems, t.saved_fixed_bytes + t.saved_batch_bytes) == theirs, \
-        "saved for backward (activation elements, fixed bytes): archcalc vs autograd"
+    assert_counts_match(rep, model)
 
 
 def test_smallest_member_matches_torchvision_in_full():

@@ -284,21 +284,12 @@ def test_params_and_buffers_match_torchvision(name):
 
 
 def full_check(rep, model):
-    from test_torch_layers import torch_saved
-    from test_torchvision import first_difference, run, weighted_shapes, with_fused_dropout
+    from test_torchvision import assert_counts_match
 
     assert rep.warnings == [], "every floored size is declared with rounding: floor"
-    flops, shapes = run(model.eval(), rep.input)
-    assert flops % 2 == 0
-    assert rep.totals.macs == flops // 2, f"MACs: archcalc {rep.totals.macs:,}, torch {flops // 2:,}"
-    ours = weighted_shapes(rep, aux=False)
-    assert ours == shapes, first_difference(ours, shapes)
     # In-place ReLU6 (v2) keeps its result, the storage the next conv keeps; in-place hard-swish (v3)
     # keeps a copy of its input; the SE mul keeps both operands; dropout keeps a bool mask.
-    t = rep.totals
-    theirs = torch_saved(with_fused_dropout(model), rep.input)
-    assert (t.saved_elems, t.saved_fixed_bytes + t.saved_batch_bytes) == theirs, \
-        "saved for backward (activation elements, fixed bytes): archcalc vs autograd"
+    assert_counts_match(rep, model)
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small"])

@@ -37,25 +37,16 @@ def report(name: str, **kw):
 
 @pytest.mark.parametrize("name", MEMBERS)
 def test_matches_torchvision_in_full(name):
-    from test_torch_layers import torch_saved
-    from test_torchvision import first_difference, run, weighted_shapes, with_fused_dropout
+    from test_torchvision import assert_counts_match
 
     rep = report(name)
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(weights=None)
     assert rep.totals.params == sum(p.numel() for p in model.parameters())
     assert rep.totals.buffer_elems == 0  # no BN anywhere
-    flops, shapes = run(model.eval(), rep.input)
-    assert flops % 2 == 0
-    assert rep.totals.macs == flops // 2, f"MACs: archcalc {rep.totals.macs:,}, torchvision {flops // 2:,}"
-    ours = weighted_shapes(rep, aux=False)
-    assert ours == shapes, first_difference(ours, shapes)
     # Saved for backward: each squeeze ReLU output once (both expand convs read it), each expand
     # ReLU output, the max pools' inputs and int64 indices, the dropout mask and conv10's input.
-    t = rep.totals
-    theirs = torch_saved(with_fused_dropout(model), rep.input)
-    assert (t.saved_elems, t.saved_fixed_bytes + t.saved_batch_bytes) == theirs, \
-        "saved for backward (activation elements, fixed bytes): archcalc vs autograd"
+    assert_counts_match(rep, model)
 
 
 # ---------------------------------------------------------------- the paper

@@ -172,3 +172,18 @@ def test_saved_for_backward_matches_autograd(name):
     t = report.totals
     ours = (t.saved_elems, t.saved_fixed_bytes + t.saved_batch_bytes)  # batch 1
     assert ours == theirs, "saved for backward (activation elements, fixed bytes): archcalc vs autograd"
+
+
+def assert_counts_match(report, model):
+    """The whole-network cross-check every spec family's tests share: MACs = FlopCounterMode / 2,
+    every Conv2d/Linear output shape in order, and what autograd keeps for backward in a
+    training pass (dropout as CUDA's fused kernel) equal to archcalc's saved totals."""
+    flops, shapes = run(model.eval(), report.input)
+    assert flops % 2 == 0
+    assert report.totals.macs == flops // 2, f"MACs: archcalc {report.totals.macs:,}, torch {flops // 2:,}"
+    ours = weighted_shapes(report, aux=False)
+    assert ours == shapes, first_difference(ours, shapes)
+    t = report.totals
+    theirs = torch_saved(with_fused_dropout(model), report.input)
+    assert (t.saved_elems, t.saved_fixed_bytes + t.saved_batch_bytes) == theirs, \
+        "saved for backward (activation elements, fixed bytes): archcalc vs autograd"
