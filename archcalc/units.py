@@ -121,17 +121,21 @@ def si_sig(n, sig_figs: int) -> str:
     mag = abs(r)
     if mag == 0:
         return "0"
-    scale, prefix = 1, ""
-    for s, p in _PREFIXES:
-        if mag >= s:
-            scale, prefix = s, p
-            break
+    scale, prefix = _prefix_of(mag)
     m = mag / scale
     int_digits = _decade(m) + 1
     if prefix and int_digits > sig_figs:  # '30K' would claim two figures: write 3e4
         e = _decade(mag)
         return f"{sign}{_fixed(mag / Fraction(10) ** e, sig_figs - 1)}e{e}"
     return f"{sign}{_fixed(m, max(0, sig_figs - int_digits))}{prefix}"
+
+
+def _prefix_of(mag) -> tuple[int, str]:
+    """The largest decimal prefix (scale, letter) not above ``mag``; (1, "") below a thousand."""
+    for s, p in _PREFIXES:
+        if mag >= s:
+            return s, p
+    return 1, ""
 
 
 def slide_round(n, sig_figs: int = 2) -> str:
@@ -143,11 +147,7 @@ def slide_round(n, sig_figs: int = 2) -> str:
     r = round_sig(n, sig_figs)
     sign = "-" if r < 0 else ""
     mag = abs(r)
-    scale, prefix = 1, ""
-    for s, p in _PREFIXES:
-        if mag >= s:
-            scale, prefix = s, p
-            break
+    scale, prefix = _prefix_of(mag)
     m = mag / scale
     decimals = max(0, sig_figs - (_decade(m) + 1)) if m else 0
     text = _fixed(m, decimals) if (m * 10**decimals).denominator == 1 else f"{float(m):.{decimals}f}"
