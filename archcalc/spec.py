@@ -230,7 +230,7 @@ def _load_yaml(text: str):
                         line=text.count("\n", 0, bad.start()) + 1)
     with gc_paused():
         if _FastLineLoader is not None:
-            if len(text) > _COUNT_FROM:
+            if len(text) > max(_COUNT_FROM, LIMITS["yaml_nodes"]):
                 _count_nodes(text)
             try:
                 return _single(_FastLineLoader, text)
@@ -243,7 +243,9 @@ def _load_yaml(text: str):
 # A text shorter than this holds fewer than ~65,000 nodes (a node takes at least one character:
 # `{a,b,c}` is six), cheap to compose whole before the constructors count them; a longer one is
 # counted event by event before libyaml builds any node (~1 µs a node, no memory), so a 10 MB list
-# of numbers is refused after yaml_nodes of them, not after composing millions.
+# of numbers is refused after yaml_nodes of them, not after composing millions. A text of at most
+# yaml_nodes characters cannot hold more nodes than that, so it is not counted either (raising the
+# limit for real huge work then also spares the counting pass).
 _COUNT_FROM = 65_536
 # A YAML error is reported with the pure-Python parser's message (parsed again from the start)
 # only in a text up to this size: it takes up to ~30 µs a node (a truncated 10 MB file took 20 s,
