@@ -60,8 +60,9 @@ OPTIMIZERS = {"none": 0, "sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # stat
 DTYPES = {"fp32": (4, 4), "fp16": (2, 2), "bf16": (2, 2), "mixed": (2, 4)}
 ACTIVATION_DTYPE = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "mixed": "fp16"}
 
-ITEMS = ("weights", "buffers", "half weight copies", "gradients", "optimizer state", "input",
-         "saved activations", "activations", "activation gradients", "optimizer temporaries",
+ITEMS = ("weights", "buffers", "half weight copies", "gradients", "gradient buckets", "optimizer state", "input",
+         "saved activations", "recomputed activations", "activations", "activation gradients",
+         "gathered parameters", "gradients being reduced", "optimizer temporaries",
          "allocator rounding", "allocator segments", "cudnn workspace", "cuda context")
 
 
@@ -89,6 +90,9 @@ class Item:
 
 @dataclass(frozen=True)
 class Fit:
+    """The memory of one step (``archcalc.fit``): ``peak_bytes`` and where the peak is (``phase``),
+    the ``items`` it is made of, and with a device ``fits``, ``headroom_bytes`` and ``max_batch``."""
+
     name: str
     mode: str  # "train" or "inference"
     optimizer: str
@@ -100,6 +104,9 @@ class Fit:
     items: tuple[Item, ...]
     max_batch: int | None  # the largest batch that fits (None without a capacity)
     constants: Constants = field(default_factory=Constants)
+    checkpoint: str | None = None  # sqrt, blocks or the paths given (archcalc/checkpoint.py)
+    segments: int = 0  # checkpointed segments
+    recompute_macs: int = 0  # forward MACs rerun in backward by checkpointing, for the batch
 
     @property
     def fits(self) -> bool | None:
@@ -108,6 +115,16 @@ class Fit:
     @property
     def headroom_bytes(self) -> int | None:
         return None if self.capacity_bytes is None else self.capacity_bytes - self.peak_bytes
+
+    def to_dict(self) -> dict:
+        """The JSON model of `archcalc fit --format json` (docs/fit.md)."""
+        return to_dict(self)
+
+    def to_dataframe(self):
+        """The itemised peak as a ``pandas.DataFrame``: ``name``, ``bytes``, ``share``. Needs pandas."""
+        from .frame import dataframe
+
+        return dataframe(to_dict(self)["items"], ["name", "bytes", "share"])
 
 
 # ---------------------------------------------------------------- the ledger of live tensors
@@ -208,156 +225,269 @@ def _param_tensors(r) -> int:
     return n
 
 
-def _replay(report: Report, ledger: _Ledger, *, optimizer: str, dtype: str, train: bool) -> None:
-    rows = [r for r in report.rows if not r.aux]
-    act, pbytes = DTYPES[dtype]
-    params = sum(r.params for r in rows)
-    buffers = sum(r.buffer_elems for r in rows)
-    n_tensors = sum(_param_tensors(r) for r in rows)
-    bn_parts = sum(1 for r in rows for p in r.cost.parts if p.type == "batchnorm")
-    ledger.add("weights", "weights", const=params * pbytes, tensors=max(n_tensors, 1))
-    # BN's running mean and var at the parameter dtype, and its int64 num_batches_tracked
-    ledger.add("buffers", "buffers", const=buffers * pbytes + 8 * bn_parts, tensors=max(2 * bn_parts, 1))
-    if train and OPTIMIZERS[optimizer]:
-        state_bytes = 4 if dtype == "mixed" else pbytes
-        ledger.add("state", "optimizer state", const=OPTIMIZERS[optimizer] * params * state_bytes,
-                   tensors=OPTIMIZERS[optimizer] * max(n_tensors, 1))
-    sizes = _storage_sizes(rows)
-    index = {r.node.id: i for i, r in enumerate(rows)}
-    input_storage = rows[0].tensor_out
-    final = rows[-1].tensor_out
-    # at inference a training copy (dropout) is its input: map its storage back
-    alias_of: dict[int, int] = {}
-    if not train:
-        for r in rows:
-            if r.mem.alias and r.tensor_in and r.tensor_out != r.tensor_in[0]:
-                alias_of[r.tensor_out] = alias_of.get(r.tensor_in[0], r.tensor_in[0])
-        final = alias_of.get(final, final)
+@dataclass(frozen=True)
+class Plan:
+    """What one device runs in one step: ``rows[0]`` is its input (the network's, or the tensor
+    the previous device sends under ``--parallel model``), ``rows[1:]`` its layers."""
 
-    def st(t):
-        return alias_of.get(t, t)
+    rows: tuple
+    optimizer: str = "sgd"
+    dtype: str = "fp32"
+    train: bool = True
+    segments: tuple = ()  # (a, b): rows a+1..b under torch.utils.checkpoint (archcalc/checkpoint.py)
+    shard: tuple = (1, 1, 1)  # ZeRO: devices sharing the optimizer state, the gradients, the parameters
+    caller_input: bool = True  # rows[0] is the caller's x: alive all step, no gradient
+    buckets: bool = False  # DDP's gradient buckets (gradient_as_bucket_view=False, the default)
 
-    last_read: dict[int, int] = {}
-    for i, r in enumerate(rows):
-        for t in r.tensor_in:
-            last_read[st(t)] = i
-    released: dict[int, int] = {}  # kept storage -> the earliest row keeping it (freed after its backward)
-    row_tmp: list[list] = [[] for _ in rows]
-    if train:
-        for i, r in enumerate(rows):
-            for s in r.mem.saved:
-                key = _saved_key(r, s)
-                if key is None:
-                    nbytes = s.elems * (s.itemsize or act)
-                    row_tmp[i].append((0, nbytes) if s.per_batch else (nbytes, 0))
-                else:
-                    released[key] = min(released.get(key, i), i)
-    if dtype == "mixed" and train:
-        ledger.add("half", "half weight copies", const=params * 2, tensors=max(n_tensors, 1))
 
-    def category(t):
-        if t == input_storage:
-            return "input"
-        return "saved activations" if t in released else "activations"
+def _div(n: int, k: int) -> int:
+    return -(-n // k)
 
-    # ---- forward
-    ledger.add(("act", input_storage), "input", per_sample=sizes[input_storage] * act)
-    for i, r in enumerate(rows):
-        if i == 0:
-            continue
-        out = st(r.tensor_out)
-        ledger.add(("act", out), category(out), per_sample=sizes[out] * act)
-        extra = (("activations", r.mem.temp_elems * act, 0),) if r.mem.temp_elems else ()
-        ledger.moment(f"forward ({r.path})", extra)
-        for j, (per, const) in enumerate(row_tmp[i]):
-            ledger.add(("tmp", i, j), "saved activations", per_sample=per, const=const)
-        for t in set(r.tensor_in):
-            t = st(t)
-            if last_read.get(t) == i and t != out and t != final and t != input_storage and t not in released:
-                ledger.drop(("act", t))
-    if not train:
-        return
-    if final not in released:
-        ledger.drop(("act", final))  # the logits: the loss does not keep them (loss = out.sum())
-    # ---- backward, rows in reverse
-    grads: dict[int, object] = {}  # node position -> ledger key of its gradient
-    shared: dict[object, int] = {}  # ledger key -> how many gradients share it
-    n = len(rows)
-    key = ("grad", n - 1)
-    ledger.add(key, "activation gradients", per_sample=elems(rows[-1].out) * act)
-    grads[n - 1], shared[key] = key, 1
-    ledger.moment("start of backward")
-    for i in range(n - 1, 0, -1):
-        r = rows[i]
-        if r.params:
-            ledger.add(("pgrad", i), "gradients", const=r.params * pbytes, tensors=max(_param_tensors(r), 1))
-        mine = grads.get(i)
-        passes = r.mem.alias and not r.mem.inplace and not r.mem.train_copy or r.type in ("add", "concat", "identity")
-        for node_id in r.node.inputs:
-            j = index.get(node_id)
-            if j is None or j == 0 or j in grads:
-                continue  # no gradient for the caller's input; a second contribution is summed in place
-            if passes and mine is not None:
-                grads[j] = mine
-                shared[mine] += 1
+
+class _Step:
+    """One step of a plan replayed into a ledger: forward, backward (with checkpointed segments
+    recomputed), the optimizer step."""
+
+    def __init__(self, p: Plan, led: _Ledger):
+        self.p, self.led = p, led
+        rows = self.rows = p.rows
+        self.act, self.pbytes = DTYPES[p.dtype]
+        self.sizes = _storage_sizes(rows)
+        self.index = {r.node.id: i for i, r in enumerate(rows)}
+        self.alias_of: dict[int, int] = {}
+        if not p.train:  # at inference a training copy (dropout) is its input: map its storage back
+            for r in rows:
+                if r.mem.alias and r.tensor_in and r.tensor_out != r.tensor_in[0]:
+                    self.alias_of[r.tensor_out] = self.alias_of.get(r.tensor_in[0], r.tensor_in[0])
+        self.input = rows[0].tensor_out
+        self.final = self.st(rows[-1].tensor_out)
+        self.last_read = {self.st(t): i for i, r in enumerate(rows) for t in r.tensor_in}
+        self.seg_end = {b: a for a, b in p.segments}
+        inside = {j for a, b in p.segments for j in range(a + 1, b + 1)}
+        self.released: dict[int, int] = {}  # kept storage -> the earliest row keeping it (freed after its backward)
+        self.row_tmp: list[list] = [[] for _ in rows]
+        if p.train:
+            for i in range(len(rows)):
+                if i not in inside:
+                    self._keep(i, self.released)
+            for a, b in p.segments:  # checkpoint holds its input until the segment's backward is done
+                t = self.st(rows[a].tensor_out)
+                self.released[t] = min(self.released.get(t, a + 1), a + 1)
+
+    def st(self, t):
+        return self.alias_of.get(t, t)
+
+    def _keep(self, i, into):
+        for s in self.rows[i].mem.saved:
+            key = _saved_key(self.rows[i], s)
+            if key is None:
+                nbytes = s.elems * (s.itemsize or self.act)
+                self.row_tmp[i].append((0, nbytes) if s.per_batch else (nbytes, 0))
             else:
-                k = ("grad", j)
-                ledger.add(k, "activation gradients", per_sample=elems(rows[j].out) * act)
-                grads[j], shared[k] = k, 1
-        ledger.moment(f"backward ({r.path})")
-        if mine is not None:
-            shared[mine] -= 1
-            if shared[mine] == 0:
-                ledger.drop(mine)
-            del grads[i]
-        for j in range(len(row_tmp[i])):
-            ledger.drop(("tmp", i, j))
-        for t, first in list(released.items()):
-            if first == i and t != input_storage:
-                ledger.drop(("act", t))
-                del released[t]
-    for k in list(shared):
-        ledger.drop(k)
-    for key in list(ledger.live):
-        if isinstance(key, tuple) and key[0] in ("act", "tmp") and key != ("act", input_storage):
-            ledger.drop(key)
-    ledger.drop("half")
-    # ---- optimizer step
-    ledger.moment("end of backward")
-    if optimizer in ("adam", "adamw"):  # foreach Adam: sqrt of the second moments, one fp32 copy
-        ledger.moment("optimizer step", (("optimizer temporaries", 0, params * (4 if dtype == "mixed" else pbytes)),))
-    elif optimizer != "none":
-        ledger.moment("optimizer step")
+                into[self.st(key)] = min(into.get(self.st(key), i), i)
+
+    def gathered(self, r) -> tuple:
+        """ZeRO-3: the layer's parameters gathered from every device while it runs."""
+        n = self.p.shard[2]
+        if n == 1 or not r.params:
+            return ()
+        full = r.params * self.pbytes
+        return (("gathered parameters", 0, full - _div(full, n)),)
+
+    def model(self) -> None:
+        p, led, body = self.p, self.led, self.rows[1:]
+        n_opt, _, n_par = p.shard
+        params = sum(r.params for r in body)
+        n_tensors = max(sum(_param_tensors(r) for r in body), 1)
+        bn_parts = sum(1 for r in body for q in r.cost.parts if q.type == "batchnorm")
+        led.add("weights", "weights", const=_div(params * self.pbytes, n_par), tensors=n_tensors)
+        # BN's running mean and var at the parameter dtype, and its int64 num_batches_tracked
+        led.add("buffers", "buffers", const=sum(r.buffer_elems for r in body) * self.pbytes + 8 * bn_parts,
+                tensors=max(2 * bn_parts, 1))
+        if p.train and OPTIMIZERS[p.optimizer]:
+            state_bytes = 4 if p.dtype == "mixed" else self.pbytes
+            led.add("state", "optimizer state", const=_div(OPTIMIZERS[p.optimizer] * params * state_bytes, n_opt),
+                    tensors=OPTIMIZERS[p.optimizer] * n_tensors)
+        if p.train and p.buckets:  # DDP: a flat copy of every gradient, allocated with the model
+            led.add("buckets", "gradient buckets", const=params * self.pbytes,
+                    tensors=max(1, _div(params * self.pbytes, 25 * MiB)))
+        if p.dtype == "mixed" and p.train:
+            led.add("half", "half weight copies", const=_div(params * 2, n_par), tensors=n_tensors)
+        self.params = params
+
+    def forward(self) -> None:
+        led, rows, act = self.led, self.rows, self.act
+        led.add(("act", self.input), "input" if self.p.caller_input else self._category(self.input),
+                per_sample=self.sizes[self.input] * act)
+        for i in range(1, len(rows)):
+            r = rows[i]
+            out = self.st(r.tensor_out)
+            led.add(("act", out), self._category(out), per_sample=self.sizes[out] * act)
+            # scratch (LRN's intermediates, max-pool indices) is an inference figure: training keeps
+            # what backward needs (row_tmp) and the rest is smaller than what it keeps
+            temp = r.mem.temp_elems * act
+            if not self.p.train:
+                temp += r.mem.scratch_elems * act + r.mem.scratch_fixed_bytes
+            extra = (("activations", temp, 0),) if temp else ()
+            led.moment(f"forward ({r.path})", extra + self.gathered(r))
+            for j, (per, const) in enumerate(self.row_tmp[i]):
+                led.add(("tmp", i, j), "saved activations", per_sample=per, const=const)
+            for t in {self.st(t) for t in r.tensor_in}:
+                if (self.last_read.get(t) == i and t not in (out, self.final) and t not in self.released
+                        and not (t == self.input and self.p.caller_input)):
+                    led.drop(("act", t))
+
+    def _category(self, t):
+        return "saved activations" if t in self.released else "activations"
+
+    def recompute(self, a: int, b: int) -> None:
+        """Checkpoint's recomputation before row b's backward: rows a+1.. forward again, their saved
+        tensors kept this time, up to the last row keeping anything (early stop)."""
+        led, rows, act = self.led, self.rows, self.act
+        keeping = [j for j in range(a + 1, b + 1) if rows[j].mem.saved]
+        if not keeping:
+            return
+        k = keeping[-1]
+        saved: dict[int, int] = {}
+        for j in range(a + 1, k + 1):
+            self._keep(j, saved)
+        last = {self.st(t): j for j in range(a + 1, k + 1) for t in rows[j].tensor_in}
+        held = set(saved) | set(self.released)
+        for j in range(a + 1, k + 1):
+            r = rows[j]
+            out = self.st(r.tensor_out)
+            led.add(("act", out), "recomputed activations", per_sample=self.sizes[out] * act)
+            extra = (("activations", r.mem.temp_elems * act, 0),) if r.mem.temp_elems else ()
+            led.moment(f"recompute ({r.path})", extra + self.gathered(r))
+            for m, (per, const) in enumerate(self.row_tmp[j]):
+                led.add(("tmp", j, m), "recomputed activations", per_sample=per, const=const)
+            for t in {self.st(t) for t in r.tensor_in} | {out}:
+                if t not in held and last.get(t, -1) <= j:
+                    led.drop(("act", t))
+        for t, first in saved.items():
+            self.released[t] = min(self.released.get(t, first), first)
+
+    def backward(self) -> None:
+        led, rows, act, p = self.led, self.rows, self.act, self.p
+        if self.final not in self.released:
+            led.drop(("act", self.final))  # the logits: the loss does not keep them (loss = out.sum())
+        grads: dict[int, object] = {}  # row position -> ledger key of its gradient
+        shared: dict[object, int] = {}  # ledger key -> how many gradients share it
+        n = len(rows)
+        key = ("grad", n - 1)
+        led.add(key, "activation gradients", per_sample=elems(rows[-1].out) * act)
+        grads[n - 1], shared[key] = key, 1
+        led.moment("start of backward")
+        for i in range(n - 1, 0, -1):
+            r = rows[i]
+            if i in self.seg_end:
+                self.recompute(self.seg_end[i], i)
+            extra = self.gathered(r)
+            if r.params:
+                full = r.params * self.pbytes
+                led.add(("pgrad", i), "gradients", const=_div(full, p.shard[1]), tensors=max(_param_tensors(r), 1))
+                if p.shard[1] > 1:  # ZeRO-2: the layer's whole gradient until it is reduce-scattered
+                    extra += (("gradients being reduced", 0, full - _div(full, p.shard[1])),)
+            if self.row_tmp[i]:
+                # the row's own ops (BN, the activation) run their backward, freeing what they keep,
+                # before its first op allocates the gradient of the row's input
+                led.moment(f"backward ({r.path})", extra)
+                for j in range(len(self.row_tmp[i])):
+                    led.drop(("tmp", i, j))
+            mine = grads.get(i)
+            passes = r.mem.alias and not r.mem.inplace and not r.mem.train_copy or r.type in ("add", "concat", "identity")
+            for node_id in r.node.inputs:
+                j = self.index.get(node_id)
+                if j is None or (j == 0 and p.caller_input) or j in grads:
+                    continue  # no gradient for the caller's input; a second contribution is summed in place
+                if passes and mine is not None:
+                    grads[j] = mine
+                    shared[mine] += 1
+                else:
+                    k = ("grad", j)
+                    led.add(k, "activation gradients", per_sample=elems(rows[j].out) * act)
+                    grads[j], shared[k] = k, 1
+            led.moment(f"backward ({r.path})", extra)
+            if mine is not None:
+                shared[mine] -= 1
+                if shared[mine] == 0:
+                    led.drop(mine)
+                del grads[i]
+            for j in range(len(self.row_tmp[i])):
+                led.drop(("tmp", i, j))
+            for t, first in list(self.released.items()):
+                if first == i and not (t == self.input and p.caller_input):
+                    led.drop(("act", t))
+                    del self.released[t]
+        for k in list(shared):
+            led.drop(k)
+        for key in list(led.live):
+            if isinstance(key, tuple) and key[0] in ("act", "tmp") and key != ("act", self.input):
+                led.drop(key)
+        led.drop("half")
+
+    def step(self) -> None:
+        p = self.p
+        self.led.moment("end of backward")
+        if p.optimizer in ("adam", "adamw"):  # foreach Adam: sqrt of the second moments, one fp32 copy
+            tmp = _div(self.params * (4 if p.dtype == "mixed" else self.pbytes), p.shard[0])
+            self.led.moment("optimizer step", (("optimizer temporaries", 0, tmp),))
+        elif p.optimizer != "none":
+            self.led.moment("optimizer step")
 
 
-def fit(report: Report, *, batch: int, capacity: int | None = None, optimizer: str = "sgd", dtype: str = "fp32",
-        train: bool = True, constants: Constants = CUDA) -> Fit:
-    """The memory of one step of ``report``'s network at ``batch`` on a device of ``capacity`` bytes.
+def _replay(p: Plan, led: _Ledger) -> None:
+    s = _Step(p, led)
+    s.model()
+    s.forward()
+    if p.train:
+        s.backward()
+        s.step()
 
-    ``report`` is archcalc's report at the activation dtype (fp16 for ``mixed``), any batch: only its
-    per-sample figures are read."""
+
+def plan(report: Report, *, optimizer: str = "sgd", dtype: str = "fp32", train: bool = True,
+         checkpoint: str | None = None, **kw) -> Plan:
+    """The step of ``report``'s main rows (aux heads left out) as one device runs it."""
+    from .checkpoint import segments
+
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}")
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
+    rows = tuple(r for r in report.rows if not r.aux)
+    segs = segments(rows, checkpoint) if checkpoint and train else ()
+    return Plan(rows, optimizer, dtype, train, segs, **kw)
+
+
+def fit(report: Report, *, batch: int, capacity: int | None = None, optimizer: str = "sgd", dtype: str = "fp32",
+        train: bool = True, constants: Constants = CUDA, checkpoint: str | None = None, step: Plan | None = None) -> Fit:
+    """The memory of one step of ``report``'s network at ``batch`` on a device of ``capacity`` bytes.
+
+    ``report`` is archcalc's report at the activation dtype (fp16 for ``mixed``), any batch: only its
+    per-sample figures are read. ``checkpoint``: ``sqrt``, ``blocks`` or block paths
+    (archcalc/checkpoint.py). ``step``: a prepared plan (one device of archcalc/parallel.py)."""
+    from .checkpoint import recompute_macs
+
     if batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch}")
+    p = step or plan(report, optimizer=optimizer, dtype=dtype, train=train, checkpoint=checkpoint)
     ledger = _Ledger(batch, constants)
-    _replay(report, ledger, optimizer=optimizer, dtype=dtype, train=train)
+    _replay(p, ledger)
     fixed = {"cudnn workspace": constants.cudnn_workspace, "cuda context": constants.cuda_context}
     peak_items = {**ledger.peak_items, **fixed}
     peak = ledger.peak + sum(fixed.values())
     items = tuple(Item(name, peak_items.get(name, 0)) for name in ITEMS if peak_items.get(name, 0))
     max_batch = None
     if capacity is not None:
-        max_batch = _max_batch(report, ledger.moments, capacity - sum(fixed.values()), constants,
-                               optimizer=optimizer, dtype=dtype, train=train)
-    return Fit(name=report.name, mode="train" if train else "inference", optimizer=optimizer if train else "none",
-               dtype=dtype, batch=batch, capacity_bytes=capacity, peak_bytes=peak, phase=ledger.peak_phase,
-               items=items, max_batch=max_batch, constants=constants)
+        max_batch = _max_batch(p, ledger.moments, capacity - sum(fixed.values()), constants)
+    return Fit(name=report.name, mode="train" if p.train else "inference",
+               optimizer=p.optimizer if p.train else "none", dtype=p.dtype, batch=batch, capacity_bytes=capacity,
+               peak_bytes=peak, phase=ledger.peak_phase, items=items, max_batch=max_batch, constants=constants,
+               checkpoint=(checkpoint or "custom") if p.segments else None, segments=len(p.segments),
+               recompute_macs=recompute_macs(p.rows, p.segments) * batch)
 
 
-def _max_batch(report, moments, budget: int, c: Constants, **kw) -> int:
+def _max_batch(p: Plan, moments, budget: int, c: Constants) -> int:
     """The largest batch whose peak fits ``budget``. Memory at every moment of the step is
     a + b x batch, so the answer is min over moments of floor((budget - a) / b); the allocator's
     rounding (a few hundred bytes per tensor, 2 MiB per large one) is not affine, so the closed form
@@ -376,7 +506,7 @@ def _max_batch(report, moments, budget: int, c: Constants, **kw) -> int:
 
     def fits(batch):
         led = _Ledger(batch, c)
-        _replay(report, led, **kw)
+        _replay(p, led)
         return led.peak <= budget
 
     while best > 0 and not fits(best):
@@ -388,6 +518,12 @@ def with_constants(base: Constants = CUDA, **overrides) -> Constants:
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def relative_error(predicted: int, measured: int) -> float | None:
+    """predicted / measured - 1, the error `archcalc measure` and benchmarks/fit_accuracy.py print
+    (None when nothing was measured)."""
+    return predicted / measured - 1 if measured else None
+
+
 def to_dict(f: Fit) -> dict:
     """The JSON model of a fit (docs/fit.md): fits, max_batch, peak_bytes, capacity_bytes, items."""
     return {
@@ -396,6 +532,7 @@ def to_dict(f: Fit) -> dict:
         "headroom_bytes": f.headroom_bytes, "peak_phase": f.phase,
         "items": [{"name": i.name, "bytes": i.bytes, "share": i.bytes / f.peak_bytes if f.peak_bytes else 0.0}
                   for i in f.items],
+        "checkpoint": f.checkpoint, "checkpoint_segments": f.segments, "recompute_macs": f.recompute_macs,
         "constants": {k: getattr(f.constants, k) for k in f.constants.__dataclass_fields__},
         "input_counted": True,
     }

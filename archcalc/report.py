@@ -29,6 +29,7 @@ class Row:
     tensor_in: tuple[int, ...]  # storages read
     tensor_out: int  # the storage written (an in-place op or a view writes its input's)
     inputs: tuple[str, ...] = ()  # paths of the rows whose outputs this one reads
+    links: int = 0  # a summed row's direct connections between its parts (see _links); 0 for one layer
 
     name = property(lambda self: self.node.name)
     path = property(lambda self: self.node.path)
@@ -77,8 +78,13 @@ class Totals:
     saved_elems: int  # activation-dtype elements autograd keeps, each tensor counted once
     saved_fixed_bytes: int  # int64 indices and bool masks kept for backward, per sample
     saved_batch_bytes: int  # kept once per batch whatever its size: BN's fp32 batch mean and inv std
-    peak_elems: int  # largest set of tensors alive at once in an inference pass, layer by layer
+    peak_elems: int  # activation elements alive at the largest moment of an inference pass, input included
+    peak_fixed_bytes: int = 0  # max-pool indices alive with them at that moment, per sample
     depth: int = 0  # weight layers (conv, fc: a row with weights and MACs) on the longest path through the rows
+    # Training under stochastic depth (drop_path), per sample, each row weighted by its survival
+    # probability; the full network's macs and depth where nothing is dropped.
+    expected_macs: int = 0
+    expected_depth: float = 0.0
 
     @property
     def flops(self) -> int:
@@ -87,6 +93,10 @@ class Totals:
 
 @dataclass(frozen=True)
 class Report:
+    """The analysis of a network (``archcalc.analyze``): its ``rows`` (one per layer, in execution
+    order), ``totals`` (``aux_totals`` for training-only aux branches, else None), at ``batch`` and
+    ``dtype``; what `archcalc table` prints."""
+
     name: str
     source: str
     notes: str
@@ -100,6 +110,18 @@ class Report:
     aux_totals: Totals | None
     scope_types: dict = field(default_factory=dict)
     profile: str = "pytorch"
+
+    def to_dict(self, rows: list[Row] | None = None) -> dict:
+        """The JSON model (docs/json.md), what `archcalc table --format json` prints; ``rows`` in
+        place of every row (``collapse(report, depth)`` for ``--depth``)."""
+        return to_dict(self, rows)
+
+    def to_dataframe(self):
+        """The layers as a ``pandas.DataFrame``, one row per layer, the columns named as the JSON
+        layer keys (``path``, ``out``, ``params``, ``macs`` ...). Needs pandas."""
+        from .frame import dataframe
+
+        return dataframe(_to_dict(self, None)["layers"])
 
     # Batch-scaled bytes: the figures a memory budget needs.
     @property
@@ -126,7 +148,7 @@ class Report:
 
     @property
     def peak_bytes(self) -> int:
-        return self.totals.peak_elems * self.itemsize * self.batch
+        return (self.totals.peak_elems * self.itemsize + self.totals.peak_fixed_bytes) * self.batch
 
     # The same figures for one row (what that layer writes, and what it keeps for backward).
     def row_out_bytes(self, r: Row) -> int:
@@ -172,7 +194,44 @@ def _storage(r: Row, s) -> tuple:
     return ("tmp", r.path, s.of)  # an intermediate of this row alone
 
 
-def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) -> Totals:
+def survival(rows) -> dict[int, float]:
+    """Node id -> the probability that the row runs in a training step, for the rows stochastic
+    depth can skip (the others run always): the product of 1 - p over the `drop_path` rows gating
+    it. A drop_path gates the innermost branch of a merge that holds it (the residual branch it
+    ends), every row of that branch included; outside any branch it gates nothing."""
+    gates: dict[str, float] = {}
+    for r in rows:
+        if r.node.type == "drop_path" and r.node.args.get("p"):
+            branch = next((path for path, kind in reversed(r.node.ancestors) if kind == "branch"), None)
+            if branch is not None:
+                gates[branch] = gates.get(branch, 1.0) * (1 - r.node.args["p"])
+    if not gates:
+        return {}
+    keep: dict[int, float] = {}
+    for r in rows:
+        s = 1.0
+        for path, _ in r.node.ancestors:
+            s *= gates.get(path, 1.0)
+        if s != 1.0:
+            keep[r.node.id] = s
+    return keep
+
+
+def _depth_totals(rows, macs: int) -> dict:
+    """`depth`, and under stochastic depth the expected MACs and depth of a training pass (the
+    paper's implementation: a dropped branch computes nothing): each row's MACs times its survival
+    probability, and the longest path with each weight layer counted at its survival probability.
+    The MACs are rounded to the nearest MAC, the depth to 6 decimals (the sums are of floats)."""
+    depth = weighted_depth(rows)
+    keep = survival(rows)
+    if not keep:
+        return {"depth": depth, "expected_macs": macs, "expected_depth": float(depth)}
+    expected = sum(r.node.cost.macs * keep.get(r.node.id, 1.0) for r in rows)
+    return {"depth": depth, "expected_macs": round(expected),
+            "expected_depth": round(weighted_depth(rows, keep), 6)}
+
+
+def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None, itemsize: int) -> Totals:
     """Totals of rows; a saved tensor is counted once per storage, at the storage's size (a view
     such as a chunk keeps its whole storage alive)."""
     saved_act: dict = {}
@@ -200,6 +259,7 @@ def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None
                 saved_fixed[key] = s.elems * s.itemsize
             else:
                 saved_act[key] = tensor_elems[key[1]] if key[0] == "t" else s.elems
+    peak_elems, peak_fixed_bytes = _peak(rows, tensor_elems, final_tensor, itemsize)
     return Totals(
         params=params,
         weight_params=weight_params,
@@ -212,8 +272,9 @@ def _sum_rows(rows: list[Row], tensor_elems: list[int], final_tensor: int | None
         saved_elems=sum(saved_act.values()),
         saved_fixed_bytes=sum(saved_fixed.values()),
         saved_batch_bytes=sum(saved_batch.values()),
-        peak_elems=_peak(rows, tensor_elems, final_tensor),
-        depth=weighted_depth(rows),
+        peak_elems=peak_elems,
+        peak_fixed_bytes=peak_fixed_bytes,
+        **_depth_totals(rows, macs),
     )
 
 
@@ -223,7 +284,7 @@ def is_weight_layer(r: Row) -> bool:
     return r.cost.weight_params > 0 and r.cost.macs > 0
 
 
-def weighted_depth(rows) -> int:
+def weighted_depth(rows, keep: dict | None = None) -> int | float:
     """The longest path through ``rows`` along their edges, counting weight layers only: VGG-16 16,
     ResNet-50 50 (the shortcut projection is beside the main path), GoogLeNet 22 (3 in the stem, 2 per
     Inception module, the classifier), aux branches left out by the caller."""
@@ -231,14 +292,22 @@ def weighted_depth(rows) -> int:
     best = 0
     for r in rows:
         node = r.node
-        d = max((longest.get(i, 0) for i in node.inputs), default=0) + (1 if is_weight_layer(r) else 0)
+        # keep: a weight layer counts its survival probability (expected depth; see survival)
+        w = (keep.get(node.id, 1.0) if keep else 1) if is_weight_layer(r) else 0
+        d = max((longest.get(i, 0) for i in node.inputs), default=0) + w
         longest[node.id] = d
         best = max(best, d)
     return best
 
 
-def _peak(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) -> int:
-    """Run the rows in order, free each tensor after its last reader, track the largest live set."""
+def _peak(rows: list[Row], tensor_elems: list[int], final_tensor: int | None, itemsize: int) -> tuple[int, int]:
+    """Run the rows in order, free each tensor after its last reader, track the largest live set:
+    its activation elements and the fixed-size temporaries (max-pool indices) alive with them, per
+    sample. Which moment is largest depends on the dtype, hence ``itemsize``.
+
+    The network's input is never freed: the caller holds it for the whole of ``model(x)`` (and so
+    does PyTorch's MemTracker, which tracks it as an external tensor). Counting it only until its
+    last reader made the peak depend on whether that reader was a fused row (docs/conventions.md)."""
     # At inference a training copy (dropout) is its input's storage: map its tensor back to it.
     storage: dict[int, int] = {}
     for r in rows:
@@ -257,20 +326,26 @@ def _peak(rows: list[Row], tensor_elems: list[int], final_tensor: int | None) ->
     for i, tensor_in in enumerate(ins):
         for t in tensor_in:
             last_read[t] = i
+    held = {final_tensor}
+    if rows and rows[0].node.type == "input":
+        held.add(outs[0])
     live: set[int] = set()
     live_elems = 0
-    peak = 0
+    peak = peak_elems = peak_fixed = 0
     for i, r in enumerate(rows):
         tensor_out = outs[i]
         if tensor_out not in live:
             live.add(tensor_out)
             live_elems += tensor_elems[tensor_out]
-        peak = max(peak, live_elems + r.mem.temp_elems)
+        m = r.mem
+        moment = (live_elems + m.temp_elems + m.scratch_elems) * itemsize + m.scratch_fixed_bytes
+        if moment > peak:
+            peak, peak_elems, peak_fixed = moment, live_elems + m.temp_elems + m.scratch_elems, m.scratch_fixed_bytes
         for t in set(ins[i]):
-            if last_read.get(t) == i and t != final_tensor and t != tensor_out and t in live:
+            if last_read.get(t) == i and t not in held and t != tensor_out and t in live:
                 live.discard(t)
                 live_elems -= tensor_elems[t]
-    return peak
+    return peak_elems, peak_fixed
 
 
 def build_report(graph, rows: list[Row], tensor_elems: list[int], *, batch: int, dtype: str, itemsize: int,
@@ -281,8 +356,8 @@ def build_report(graph, rows: list[Row], tensor_elems: list[int], *, batch: int,
     return Report(
         name=graph.name, source=graph.source, notes=graph.notes, file=graph.file, input=tuple(graph.input),
         batch=batch, dtype=dtype, itemsize=itemsize, rows=tuple(rows),
-        totals=_sum_rows(main, tensor_elems, final),
-        aux_totals=_sum_rows(aux, tensor_elems, None) if aux else None,
+        totals=_sum_rows(main, tensor_elems, final, itemsize),
+        aux_totals=_sum_rows(aux, tensor_elems, None, itemsize) if aux else None,
         scope_types=dict(graph.scope_types), profile=profile,
     )
 
@@ -384,7 +459,37 @@ def _aggregate(path: str, members: list[Row], type_name: str) -> Row:
         rf=tuple(max(m.rf[i] for m in members) for i in range(2)),
         jump=tuple(max(m.jump[i] for m in members) for i in range(2)),
         tensor_in=members[0].tensor_in, tensor_out=last.tensor_out, inputs=members[0].inputs,
+        links=_links(path, members),
     )
+
+
+def _links(path: str, members: list[Row]) -> int:
+    """Direct connections between the parts of a summed row: the pairs (source, part) where a row
+    of one part (a child block, layer or branch of ``path``; for a range, each row) reads a tensor
+    that the other part produced, or that came from outside (the input, "layer 0"), looking
+    through `concat` rows to the tensors they join. A dense block of L layers has L(L+1)/2: layer
+    l reads the block input and the new features of layers 1 .. l - 1, one concatenation."""
+    depth = path.count("/") + 1
+    prefix = path + "/"
+    by_path = {m.path: m for m in members}
+
+    def part(p: str) -> str:
+        return "/".join(p.split("/")[:depth + 1]) if p.startswith(prefix) else p
+
+    origins: dict[str, frozenset] = {}
+
+    def sources(p: str) -> frozenset:
+        r = by_path.get(p)
+        if r is None:
+            return frozenset(("",))  # produced outside: the input, layer 0
+        if r.type != "concat":
+            return frozenset((part(p),))
+        if p not in origins:
+            origins[p] = frozenset().union(*(sources(i) for i in r.inputs))
+        return origins[p]
+
+    pairs = {(s, part(m.path)) for m in members if m.type != "concat" for i in m.inputs for s in sources(i)}
+    return sum(1 for s, t in pairs if s != t)
 
 
 # ---------------------------------------------------------------- the stable JSON model
@@ -396,12 +501,13 @@ def _totals_dict(t: Totals, report: Report) -> dict:
         "buffer_elems": t.buffer_elems, "macs": t.macs, "flops": t.flops, "other_ops": t.other_ops,
         "connections": t.connections, "out_elems": t.out_elems, "saved_elems": t.saved_elems,
         "saved_fixed_bytes": t.saved_fixed_bytes, "saved_batch_bytes": t.saved_batch_bytes,
-        "peak_elems": t.peak_elems, "depth": t.depth,
+        "peak_elems": t.peak_elems, "peak_fixed_bytes": t.peak_fixed_bytes, "depth": t.depth,
+        "expected_macs": t.expected_macs, "expected_depth": t.expected_depth,
         "param_bytes": t.params * report.itemsize,
         "buffer_bytes": t.buffer_elems * report.itemsize,
         "out_bytes": t.out_elems * report.itemsize * report.batch,
         "saved_bytes": (t.saved_elems * report.itemsize + t.saved_fixed_bytes) * report.batch + t.saved_batch_bytes,
-        "peak_bytes": t.peak_elems * report.itemsize * report.batch,
+        "peak_bytes": (t.peak_elems * report.itemsize + t.peak_fixed_bytes) * report.batch,
     }
 
 
@@ -413,6 +519,7 @@ def row_dict(r: Row, report: Report) -> dict:
         "connections": r.connections, "out_elems": r.out_elems, "saved_elems": r.saved_elems,
         "out_bytes": report.row_out_bytes(r), "saved_bytes": report.row_saved_bytes(r),
         "rf": list(r.rf), "jump": list(r.jump), "aux": r.aux, "inputs": list(r.inputs), "warnings": list(r.warnings),
+        "links": r.links,
         "arithmetic": list(r.steps),
     }
 

@@ -20,9 +20,14 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Literal
 
 from .shape import AxisResult, Shape, ShapeError, Window, elems, fmt_shape, same_padding, window_out
+
+# What YAML value each argument takes is its annotation: archcalc/schema.py turns a rule's signature
+# into the JSON Schema of spec files, and refuses an argument without one.
+Pair = int | list[int]  # one integer for both axes, or [h, w]
+Padding = int | list[int] | Literal["same", "valid"]  # a list: [h, w] or [top, bottom, left, right]
 
 
 class RuleError(ValueError):
@@ -276,8 +281,9 @@ def input_(x: Shape) -> Cost:
 
 
 @rule("conv", "conv2d")
-def conv(x: Shape, *, out: int, k, s=1, p=0, d=1, g: int = 1, bias: bool = True, bn: bool = False,
-         act: str = "none", inplace: bool | None = None, table=None) -> Cost:
+def conv(x: Shape, *, out: int, k: Pair, s: Pair = 1, p: Padding = 0, d: Pair = 1, g: int = 1, bias: bool = True,
+         bn: bool = False, act: Activation | None = "none", inplace: bool | None = None,
+         table: list[list[int]] | None = None) -> Cost:
     """2-D convolution, optionally followed by batch norm and an activation in the same row."""
     c_in, _, _ = _spatial(x, "conv")
     out = _int("out", out)
@@ -344,8 +350,8 @@ def _connection_table(table, c_in: int, out: int) -> list[int]:
 
 
 @rule("dwconv", "depthwise")
-def dwconv(x: Shape, *, k, s=1, p=0, d=1, mult: int = 1, bias: bool = True, bn: bool = False,
-           act: str = "none", inplace: bool | None = None) -> Cost:
+def dwconv(x: Shape, *, k: Pair, s: Pair = 1, p: Padding = 0, d: Pair = 1, mult: int = 1, bias: bool = True,
+           bn: bool = False, act: Activation | None = "none", inplace: bool | None = None) -> Cost:
     """Depthwise convolution: one k x k filter per input channel (groups = channels)."""
     c_in = _spatial(x, "dwconv")[0]
     return conv(x, out=c_in * _int("mult", mult), k=k, s=s, p=p, d=d, g=c_in, bias=bias, bn=bn, act=act, inplace=inplace)
@@ -370,13 +376,15 @@ def _pool(kind: str, x: Shape, k, s, p, d, ceil, global_) -> Cost:
 
 
 @rule("maxpool", "pool")
-def maxpool(x: Shape, *, k=None, s=None, p=0, d=1, ceil: bool = False, global_: bool = False) -> Cost:
+def maxpool(x: Shape, *, k: Pair | None = None, s: Pair | None = None, p: Padding = 0, d: Pair = 1, ceil: bool = False,
+            global_: bool = False) -> Cost:
     """Max pooling (stride defaults to the kernel; ceil: true rounds up like Caffe)."""
     return _pool("maxpool", x, k, s, p, d, ceil, global_)
 
 
 @rule("avgpool")
-def avgpool(x: Shape, *, k=None, s=None, p=0, ceil: bool = False, global_: bool = False) -> Cost:
+def avgpool(x: Shape, *, k: Pair | None = None, s: Pair | None = None, p: Padding = 0, ceil: bool = False,
+            global_: bool = False) -> Cost:
     """Average pooling (global: true averages the whole map)."""
     return _pool("avgpool", x, k, s, p, 1, ceil, global_)
 
@@ -391,7 +399,7 @@ def _bins(n: int, o: int) -> tuple[int, int]:
 
 
 @rule("adaptive_avgpool", "adaptive_pool")
-def adaptive_avgpool(x: Shape, *, out) -> Cost:
+def adaptive_avgpool(x: Shape, *, out: Pair) -> Cost:
     """Adaptive average pooling to a fixed output size (torchvision's AdaptiveAvgPool2d)."""
     c, h_in, w_in = _spatial(x, "adaptive_avgpool")
     h, w = _pair("out", out)
@@ -437,6 +445,7 @@ ACTIVATIONS = {"relu", "relu6", "leaky_relu", "sigmoid", "tanh", "gelu", "silu",
 # nn.Sigmoid and nn.GELU have no in-place form, and torchvision's squeeze-excitation gate builds
 # nn.Hardsigmoid without it. A profile decides what running in place means for memory.
 INPLACE_BY_DEFAULT = {"relu", "relu6", "leaky_relu", "elu", "hardswish", "silu"}
+Activation = Literal[("none", *sorted(ACTIVATIONS))]  # the `act:` of a conv or fc row
 
 
 def _activation(kind: str, x: Shape, *, inplace: bool | None, slope: float | None = None) -> Cost:
@@ -507,7 +516,8 @@ def identity(x: Shape) -> Cost:
 
 
 @rule("fc", "linear")
-def fc(x: Shape, *, out: int, bias: bool = True, bn: bool = False, act: str = "none", inplace: bool | None = None) -> Cost:
+def fc(x: Shape, *, out: int, bias: bool = True, bn: bool = False, act: Activation | None = "none",
+       inplace: bool | None = None) -> Cost:
     """Fully connected layer; a CxHxW input is flattened first (its size is inferred)."""
     out = _int("out", out)
     n_in = elems(x)
@@ -526,7 +536,8 @@ def fc(x: Shape, *, out: int, bias: bool = True, bn: bool = False, act: str = "n
 
 
 @rule("subsample")
-def subsample(x: Shape, *, k=2, s=None, act: str = "none", inplace: bool | None = None) -> Cost:
+def subsample(x: Shape, *, k: Pair = 2, s: Pair | None = None, act: Activation | None = "none",
+              inplace: bool | None = None) -> Cost:
     """LeNet-5's trainable subsampling: a k x k sum times a trainable coefficient plus a bias, per map."""
     c = _spatial(x, "subsample")[0]
     wins = _windows(x, k, k if s is None else s, 0, 1)
@@ -553,7 +564,7 @@ def rbf(x: Shape, *, out: int) -> Cost:
 
 
 @rule("shortcut")
-def shortcut(x: Shape, *, out: int, s=1, option: str = "B", bn: bool = True) -> Cost:
+def shortcut(x: Shape, *, out: int, s: Pair = 1, option: Literal["A", "B", "C"] = "B", bn: bool = True) -> Cost:
     """ResNet shortcut: identity when the shape is kept, else option A (zero-pad), B or C (1x1 projection)."""
     c_in, h_in, w_in = _spatial(x, "shortcut")
     out = _int("out", out)
@@ -636,7 +647,7 @@ def chunk(x: Shape, *, n: int, i: int) -> Cost:
 
 
 @rule("split")
-def split(x: Shape, *, sizes, i: int) -> Cost:
+def split(x: Shape, *, sizes: list[int], i: int) -> Cost:
     """Part i of a channel split into the given sizes (torch.split): a view of the input."""
     if not isinstance(sizes, list) or not sizes:
         raise RuleError(f"sizes must be a list of channel counts, got {sizes!r}")
@@ -671,8 +682,9 @@ def channel_shuffle(x: Shape, *, g: int) -> Cost:
 
 @rule("layernorm", "ln")
 def layernorm(x: Shape, *, affine: bool = True) -> Cost:
-    """Layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d, or a LayerNorm
-    on a vector)."""
+    """Layer normalisation over the C channels of each position (ConvNeXt's LayerNorm2d; LayerNorm on a vector).
+
+    gamma and beta per channel; the mean and variance are the sample's own, so there are no buffers."""
     c = x[0]
     n = elems(x)
     affine = _bool("affine", affine)
@@ -693,8 +705,9 @@ def layer_scale(x: Shape) -> Cost:
 
 @rule("drop_path")
 def drop_path(x: Shape, *, p: float = 0.0) -> Cost:
-    """Stochastic depth, per sample (torchvision's StochasticDepth, mode "row"): the identity at
-    inference; in training a residual branch is dropped with probability p."""
+    """Stochastic depth (torchvision's StochasticDepth, "row"): a sample's residual branch dropped with probability p.
+
+    The identity at inference; in training a kept branch is scaled by 1/(1 - p)."""
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
         raise RuleError(f"p must be a probability in [0, 1), got {p!r}")
     n = elems(x)

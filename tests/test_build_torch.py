@@ -131,3 +131,42 @@ def test_resnet50_facts_of_the_issue():
     items = {i.name: i.bytes / 2**20 for i in f.items}
     assert f.phase.startswith("backward")
     assert round(items["saved activations"], 1) == 2603.3 and round(items["gradients"], 1) == 7.8
+
+
+# ---------------------------------------------------------------- the inference peak against MemTracker
+
+
+def _inference_peak_check(name, batch=2):
+    """`table`'s peak_bytes is what MemTracker's activations plus the caller's input reach under
+    torch.no_grad(): the input alive for the whole pass, max-pool's int64 indices for the length of
+    the pool (PyTorch runs max_pool2d_with_indices even without grad), and nothing else."""
+    from archcalc.build.torch import measure_graph
+
+    graph = archcalc.expand(archcalc.load(name))
+    try:
+        measured = measure_graph(graph, batch=batch, train=False)["peak"]
+    except archcalc.BuildError:
+        assert name in CANNOT_BUILD
+        return
+    report = archcalc.cost(graph, batch=batch)
+    assert report.peak_bytes == measured["activations"] + measured["input"]
+
+
+# the issue's cases: ResNet-18 and GoogLeNet (the input was freed inside a fused stem), AlexNet
+# (pool indices, and LRN's intermediates), SqueezeNet (pools between fire modules)
+@pytest.mark.parametrize("name", ["alexnet", "alexnet_tv", "resnet18", "googlenet_tv", "squeezenet1_0", "vgg16",
+                                  "inception_v3", "resnet50_tv"])
+def test_inference_peak_equals_memtracker(name):
+    _inference_peak_check(name)
+
+
+# Conv MobileNet (full 3x3 convs, BN, ReLU): MemTracker's peak is 115,200 B (0.66 %) above archcalc's at
+# batch 2, at the BN of block2_1, where it also holds a tensor the size of conv1's output; not explained yet.
+UNEXPLAINED_INFERENCE_PEAK = {"mobilenet_v1_conv"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="unexplained, see above"))
+                                  if n in UNEXPLAINED_INFERENCE_PEAK else n for n in archcalc.bundled_names()])
+def test_inference_peak_equals_memtracker_every_spec(name):
+    _inference_peak_check(name)

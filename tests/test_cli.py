@@ -37,8 +37,9 @@ layers:
 # forward allocations: input 256 + stem 256 + a 256 + b 256 + sum 256 + pool 64 + fc 10 = 1,354
 # saved, each tensor once: input, stem out, a out, sum (ReLU in place), pool out = 4*256 + 64 = 1,088,
 #   plus the pool's int64 indices 64*8 = 512 B
-# peak: while b runs, stem's output (held for the skip), a's and b's: 3*256 = 768
-PARAMS, MACS, OUT, SAVED, SAVED_FIXED_BYTES, PEAK = 1094, 28288, 1354, 1088, 512, 768
+# peak: the caller's input (alive for the whole pass) and, while b runs, stem's output (held for the
+#   skip), a's and b's: 4*256 = 1,024
+PARAMS, MACS, OUT, SAVED, SAVED_FIXED_BYTES, PEAK = 1094, 28288, 1354, 1088, 512, 1024
 
 BLOCKS = """\
 name: blocks
@@ -134,7 +135,7 @@ def test_column_keys_are_the_json_keys_with_the_json_values(spec_file):
     for key, c in COLUMNS.items():
         if c.total is not None:
             assert c.total(report) == totals[key], key
-    assert {k for k, c in COLUMNS.items() if c.total is None} == {"path", "name", "type", "out", "rf", "jump"}
+    assert {k for k, c in COLUMNS.items() if c.total is None} == {"path", "name", "type", "out", "rf", "jump", "links"}
     # the CSV: header = keys, TOTAL row = JSON totals
     rows = list(csv.reader(io.StringIO(cli("table", spec_file(_AUX), "--format", "csv", "--batch", "3", "--dtype",
                                            "fp16", "--columns", ",".join(COLUMNS)).stdout)))
@@ -225,7 +226,7 @@ def test_json_batch_and_dtype_scale_bytes_only(spec_file):
     assert (t["params"], t["out_elems"], t["saved_elems"], t["peak_elems"]) == (PARAMS, OUT, SAVED, PEAK)
     assert t["param_bytes"] == PARAMS * 2                      # weights are shared by the batch
     assert t["out_bytes"] == OUT * 2 * 8                       # 21,664
-    assert t["peak_bytes"] == PEAK * 2 * 8                     # 12,288
+    assert t["peak_bytes"] == PEAK * 2 * 8                     # 16,384
     assert t["saved_bytes"] == (SAVED * 2 + SAVED_FIXED_BYTES) * 8   # int64 indices stay 8 B: 21,504
     one = json.loads(cli("table", path, "--format", "json").stdout)
     per_sample = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_bytes")} for r in rows]  # noqa: E731
@@ -281,7 +282,7 @@ def test_rich_table_summary_lines(spec_file):
     assert "forward activations: 1,354 elements per sample = 5.4 MB (5.2 MiB) at fp32, batch 1000" in out
     # saved: (1,088 x 4 + 512) x 1000 = 4,864,000 B; the indices alone 512,000 B
     assert "saved for backward: 1,088 elements per sample = 4.9 MB at fp32, batch 1000 (incl. 512,000 B" in out
-    assert "peak inference memory: 768 elements = 3.1 MB at fp32, batch 1000" in out   # 3,072,000 B
+    assert "peak inference memory: 1,024 elements = 4.1 MB at fp32, batch 1000" in out   # 4,096,000 B
     assert "params: 1,094 (1.09K) = weights 1,072 + biases 22; 0.0 MB at fp32" in out  # not x 1000
 
 
@@ -382,7 +383,7 @@ def test_list_table_and_csv():
 def test_check_exit_codes(spec_file):
     good = spec_file(RESIDUAL + textwrap.dedent("""\
         expect:
-          total: {params: 1094, macs: 28288, out_elems: 1354, saved_elems: 1088, peak_elems: 768}
+          total: {params: 1094, macs: 28288, out_elems: 1354, saved_elems: 1088, peak_elems: 1024}
           layers:
             stem: {out: [4, 8, 8], params: 148, rf: 3}
             fc1: {rf: 14}

@@ -107,8 +107,10 @@ def test_bytes_properties():
     assert rep.param_bytes == 83 * 2
     assert rep.out_bytes == 77 * 2 * 2
     assert rep.saved_bytes == (72 * 2 + 64) * 2
-    # peak: while c1 runs, its input and output: 64; then pool 32 + 8 = 40; fc 8 + 5
-    assert t.peak_elems == 64 and rep.peak_bytes == 64 * 2 * 2
+    # peak: the caller's input (32) is alive throughout; while the pool runs, input + c1 + pool:
+    # 32 + 32 + 8 = 72 (c1 alone: 64; fc: 32 + 8 + 5), and the pool's 8 int64 indices until it returns
+    assert (t.peak_elems, t.peak_fixed_bytes) == (72, 8 * 8)
+    assert rep.peak_bytes == (72 * 2 + 64) * 2
 
 
 def test_peak_keeps_the_network_output_and_ignores_aux_readers():
@@ -120,9 +122,9 @@ def test_peak_keeps_the_network_output_and_ignores_aux_readers():
           - aux head: [fc: {out: 1000}]
           - fc b: {out: 10}
     """)
-    # input 100 + a 50 = 150 while a runs; then a 50 + b 10 = 60; the aux head's 1,000 outputs are
-    # training-only and not in the inference peak
-    assert rep.totals.peak_elems == 150
+    # input 100 + a 50 = 150 while a runs; then the input (the caller holds it) + a 50 + b 10 = 160;
+    # the aux head's 1,000 outputs are training-only and not in the inference peak
+    assert rep.totals.peak_elems == 160
     assert rep.aux_totals.out_elems == 1000
 
 

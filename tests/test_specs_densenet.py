@@ -8,8 +8,9 @@ each concatenation is kept by the BN that reads it.
 
 Default run: parameters of every member (model construction only) and the full cross-check of the
 two smallest (densenet121, densenet_bc_100_12); the full cross-check of the others is slow
-(--run-slow). The connection count L(L+1)/2, the depth in each name and the paper's Table 2
-parameter counts are checked from archcalc's own rows, against hand arithmetic here.
+(--run-slow). The connection count L(L+1)/2 (archcalc's `links` of each dense block, against the
+formula and this file's own fan-in count through the concat rows), the depth in each name and the
+paper's Table 2 parameter counts are checked from archcalc's own rows, against hand arithmetic here.
 """
 from __future__ import annotations
 
@@ -174,6 +175,47 @@ layers:
     assert sum(fan_in) == 15
     assert rep.find("transition/norm").out[0] == 8 + 4 * 4
     assert [rep.find(f"block/denselayer_{i}/new/norm1").out[0] for i in (1, 2, 3, 4)] == [8, 12, 16, 20]
+
+
+def block_links(rep, block: str) -> int:
+    from archcalc.report import aggregate
+
+    return aggregate(rep, block).links
+
+
+@pytest.mark.parametrize("name", [*IMAGENET, CIFAR])
+def test_every_dense_block_s_links_are_l_l_plus_1_over_2(name):
+    # archcalc's graph-derived `links` of each dense block against two independent sources: the
+    # lecture's formula L(L+1)/2 with L from the paper's Table 1 / 2 (IMAGENET above; 16 per block
+    # for L = 100), and this file's own count of each layer's fan-in through the concat rows.
+    layers = IMAGENET[name][1] if name in IMAGENET else (16, 16, 16)
+    rep = report(name)
+    for i, n in enumerate(layers, start=1):
+        links = block_links(rep, f"denseblock{i}")
+        assert links == n * (n + 1) // 2 == sum(dense_layer_fan_in(rep, f"denseblock{i}"))
+
+
+def test_densenet121_links_in_the_depth_1_table_and_json():
+    # `archcalc table densenet121 --depth 1` and its JSON: 21, 78, 300, 136 (6 x 7 / 2, 12 x 13 / 2,
+    # 24 x 25 / 2, 16 x 17 / 2); a transition is a chain of four rows (one link each), a single
+    # layer has none.
+    rep = report("densenet121")
+    rows = archcalc.collapse(rep, 1)
+    links = {r.path: r.links for r in rows}
+    assert [links[f"denseblock{i}"] for i in (1, 2, 3, 4)] == [21, 78, 300, 136]
+    assert links["transition1"] == 4 and links["conv0"] == 0
+    data = archcalc.to_dict(rep, rows)
+    assert {e["path"]: e["links"] for e in data["layers"]}["denseblock3"] == 300
+    from archcalc.formats.columns import COLUMNS
+
+    assert COLUMNS["links"].value(rows[3], rep) == rows[3].links
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_a_lone_dense_block_of_n_layers_has_n_n_plus_1_over_2_links(n):
+    # Fig. 1 of the paper counts its transition as the 5th layer: a block of 5 has 15 = 5 x 6 / 2.
+    rep = archcalc.analyze(archcalc.parse(f"name: b\ninput: [8, 16, 16]\nlayers:\n  - densenet_block block: {{n: {n}, k: 4}}\n"))
+    assert block_links(rep, "block") == n * (n + 1) // 2 == {1: 1, 2: 3, 5: 15}[n]
 
 
 # ---------------------------------------------------------------- what the concatenations cost

@@ -371,7 +371,8 @@ def test_wide_resnet50_2_against_resnet152():
 
 
 def survival(rep):
-    """Block -> survival probability, read from the p of its drop_path row (p drops; 1 - p keeps)."""
+    """Block -> survival probability, read from the p of its drop_path row (p drops; 1 - p keeps):
+    the spec writes the rule with `$i`, `keep: 1 - ($i + 1) / $L * (1 - $p_L)` per stage."""
     return {r.path.split("/")[0]: 1 - Fraction(r.args["p"]).limit_denominator(10_000)
             for r in rep.rows if r.type == "drop_path"}
 
@@ -394,20 +395,75 @@ def test_stochastic_depth_test_time_numbers_are_resnet110s():
 
 def test_stochastic_depth_expected_depth_and_macs():
     # Huang et al. section 3: with the linear decay and p_L = 0.5, E[blocks] = (3L - 1)/4 ~ 40, and
-    # training takes ~25% less time. archcalc has no expected-MACs total (see the spec's notes):
-    # computed here from the rows, sum over blocks of p_l x the block's MACs.
+    # training takes ~25% less time. The expectation by hand, with exact fractions, from the
+    # paper's rule (p_l = 1 - l/108) and resnet110's block costs (not from archcalc's rows):
+    # conv1 442,368 and fc 640 MACs always run; a block is 2 x 2,359,296 MACs, the two striding
+    # ones (l = 19, 37) 1,179,648 + 2,359,296.
+    p = {l: 1 - Fraction(l, 108) for l in range(1, 55)}
+    block_macs = {l: 3_538_944 if l in (19, 37) else 4_718_592 for l in p}
+    expected_blocks = sum(p.values())
+    assert expected_blocks == 54 - Fraction(54 * 55, 2 * 108) == Fraction(3 * 54 - 1, 4)   # 40.25
+    expected_depth = 2 + 2 * expected_blocks                                               # 82.5
+    expected_macs = 442_368 + 640 + sum(p[l] * block_macs[l] for l in p)
+    assert expected_macs == Fraction(565_856_128, 3)                                       # 188,618,709 1/3
+    full = 442_368 + 640 + sum(block_macs.values())
+    assert full == 252_887_680
+    # archcalc's totals: the same, the MACs rounded to the nearest MAC
+    t = report("resnet110_sd").totals
+    assert (t.macs, t.depth) == (full, 110)
+    assert t.expected_depth == float(expected_depth) == 82.5
+    assert t.expected_macs == round(expected_macs) == 188_618_709
+    saving = 1 - Fraction(t.expected_macs, t.macs)
+    assert round(float(saving), 3) == 0.254                                                # "about 25%"
+
+
+def test_expected_totals_are_one_name_everywhere():
+    # JSON key = expect: key = Totals attribute (the spec's expect: checks both keys).
     rep = report("resnet110_sd")
-    keep = survival(rep)
-    block_macs = {b: sum(r.macs for r in rep.rows if r.path.startswith(b + "/")) for b in keep}
-    rest = rep.totals.macs - sum(block_macs.values())
-    assert rest == 442_368 + 640                          # conv1 and the fc always run
-    expected_blocks = sum(keep.values())
-    assert expected_blocks == Fraction(3 * 54 - 1, 4) == Fraction(161, 4)      # 40.25
-    assert 2 + 2 * expected_blocks == Fraction(165, 2)                         # 82.5 of 110 layers
-    expected = rest + sum(keep[b] * block_macs[b] for b in keep)
-    assert expected == Fraction(565_856_128, 3)                                # 188,618,709 1/3
-    saving = 1 - expected / rep.totals.macs
-    assert round(float(saving), 3) == 0.254                                    # "about 25%"
+    data = archcalc.to_dict(rep)["totals"]
+    assert (data["expected_macs"], data["expected_depth"]) == (rep.totals.expected_macs, rep.totals.expected_depth)
+    expect = archcalc.load("resnet110_sd").expect["total"]
+    assert (expect["expected_macs"], expect["expected_depth"]) == (188_618_709, 82.5)
+
+
+def test_without_drop_path_expected_is_the_full_network():
+    t = report("resnet110").totals
+    assert (t.expected_macs, t.expected_depth) == (t.macs, t.depth) == (252_887_680, 110)
+
+
+SD_PROBE = """
+name: sd_probe
+input: [4, 8, 8]
+layers:
+  - add outer:
+      main:
+        - conv c1: {out: 4, k: 1, bias: false}        # 64 x 16 = 1,024 MACs
+        - add inner:
+            main:
+              - conv c2: {out: 4, k: 1, bias: false}  # 1,024
+              - drop_path: {p: 0.5}                   # gates inner/main: c2 keeps 0.75 x 0.5
+            skip: []
+        - drop_path: {p: 0.25}                        # gates outer/main: c1 and all of inner
+      skip:
+        - conv proj: {out: 4, k: 1, bias: false}      # 1,024: beside the gated branch, always runs
+  - drop_path: {p: 0.5}                               # in no branch: gates nothing
+  - fc: {out: 10}                                     # 256 x 10 = 2,560
+"""
+
+
+def test_survival_multiplies_through_nested_branches():
+    t = archcalc.analyze(archcalc.parse(SD_PROBE, "sd_probe.yaml")).totals
+    assert t.macs == 3 * 1024 + 2560
+    # by hand: c1 x 3/4 + c2 x 3/4 x 1/2 + proj + fc
+    assert t.expected_macs == 768 + 384 + 1024 + 2560 == 4736
+    # longest expected path: c1 3/4 + c2 3/8 (1.125, longer than proj's 1) + fc 1; full depth c1, c2, fc
+    assert (t.depth, t.expected_depth) == (3, 2.125)
+
+
+def test_drop_path_with_p_zero_changes_nothing():
+    t = archcalc.analyze(archcalc.parse(SD_PROBE.replace("p: 0.25", "p: 0").replace("p: 0.5", "p: 0"),
+                                        "sd_probe.yaml")).totals
+    assert (t.expected_macs, t.expected_depth) == (t.macs, t.depth)
 
 
 # ---------------------------------------------------------------- FractalNet

@@ -15,6 +15,8 @@ import click
 
 
 FORMAT_CHOICE = click.Choice(["table", "md", "csv", "json"])
+# `table` alone also writes a web page (formats/html.py); the other commands have no HTML renderer.
+TABLE_FORMAT_CHOICE = click.Choice([*FORMAT_CHOICE.choices, "html"])
 
 # At exit the interpreter runs one more full garbage collection over everything the imports made
 # (click, rich, yaml, the spec and report) before it tears the modules down. Freezing those objects
@@ -43,8 +45,12 @@ def shape_option(ctx, param, value):
 # pay for importing the others).
 COMMANDS = {
     "table": "table", "list": "list_", "check": "check", "compare": "compare",  # analysis
+    "diff": "diff",
+    "count": "count",  # what FLOP-counting tools print, side by side (presets.py)
     "answer": "answer", "explain": "explain", "quiz": "quiz",  # the lecture companion
     "fit": "fit", "measure": "measure", "gpus": "gpus",  # GPU memory
+    "plot": "plot",  # pictures (the plot extra)
+    "schema": "schema",  # the JSON Schema of spec files, for editors
 }
 
 

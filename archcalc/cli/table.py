@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from . import FORMAT_CHOICE, fail, shape_option
+from . import TABLE_FORMAT_CHOICE, fail, shape_option
 from ..units import DTYPE_BYTES
 
 
@@ -13,11 +13,13 @@ from ..units import DTYPE_BYTES
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1), help="Batch size (scales activation bytes).")
 @click.option("--dtype", default="fp32", show_default=True, type=click.Choice(list(DTYPE_BYTES)))
 @click.option("--depth", type=click.IntRange(min=1), help="Collapse blocks deeper than this into their totals.")
-@click.option("--format", "fmt", default="table", show_default=True, type=FORMAT_CHOICE)
+@click.option("--format", "fmt", default="table", show_default=True, type=TABLE_FORMAT_CHOICE,
+              help="html: one self-contained page (table, totals, notes, the per-layer chart with matplotlib).")
 @click.option("--columns", metavar="A,B,...",
               help="Comma-separated columns, named as the JSON keys: path, name, type, out, params, weight_params, "
                    "bias_params, buffer_elems, macs, flops, other_ops, connections, out_elems, out_bytes, "
-                   "saved_elems, saved_bytes, rf, jump. Default: path, out, params, macs, out_elems, saved_elems, rf.")
+                   "saved_elems, saved_bytes, rf, jump, links. Default: path, out, params, macs, out_elems, saved_elems, "
+                   "rf.")
 @click.option("--strict", is_flag=True, help="Make a non-integer output size an error instead of a warning.")
 @click.option("--width", type=int, help="Table width in characters (default: the terminal's).")
 @click.option("--variant", metavar="NAME", help="A member of the family a spec file declares under variants:.")
@@ -31,8 +33,11 @@ from ..units import DTYPE_BYTES
 @click.option("--weights-only", is_flag=True, help="Params without biases (the CS231n slides' count).")
 @click.option("--rows", "row_range", metavar="FIRST..LAST", help="Only these rows (in table order, or a block), with their subtotal.")
 @click.option("--subtotal", metavar="TYPE,...", default="", help="Subtotals of the rows of these types (conv,fc).")
+@click.option("--count", "preset", metavar="PRESET",
+              help="After the table, the total a FLOP counter prints and why it differs from the MACs: fvcore, ptflops, "
+                   "thop, torchinfo, flop_counter, xla (docs/counting.md; `archcalc count` shows them side by side).")
 def command(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width, variant, style, units, sig, order, hide,
-            weights_only, row_range, subtotal):
+            weights_only, row_range, subtotal, preset):
     """Per-layer table of SPEC with totals.
 
     Columns may carry a fixed unit, KEY:UNIT (params:k, macs:M, out_bytes:eecs), or be a share of
@@ -59,6 +64,13 @@ def command(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width,
 
         def parse(text):
             return parse_view(text, view)
+    if preset:
+        from ..presets import PRESETS
+
+        if preset not in PRESETS:
+            raise click.BadParameter(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}", param_hint="--count")
+        if fmt in ("json", "html", "csv"):
+            raise click.BadParameter(f"--count adds lines of text after the table; not with --format {fmt}", param_hint="--count")
     try:
         cols = parse(columns)
     except ValueError as e:
@@ -82,6 +94,10 @@ def command(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width,
             click.echo(render_view(fmt, report, rows, cols, view, render, width=width), nl=False)
     except ValueError as e:
         fail(e)
+    if preset:
+        from ..presets import count, lines
+
+        click.echo("\n".join(lines(count(report, preset))))
 
 
 def _names(text: str) -> tuple[str, ...]:

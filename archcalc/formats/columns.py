@@ -57,6 +57,7 @@ COLUMNS = {c.key: c for c in (
            total=lambda rep: rep.saved_bytes),
     Column("rf", "RF", lambda r, rep: r.rf, rf_text),
     Column("jump", "jump", lambda r, rep: r.jump, rf_text),
+    Column("links", "links", lambda r, rep: r.links, si),
 )}
 
 DEFAULT_COLUMNS = ("path", "out", "params", "macs", "out_elems", "saved_elems", "rf")
@@ -89,6 +90,10 @@ def summary_lines(report) -> list[str]:
         + (f"; buffers {t.buffer_elems:,}" if t.buffer_elems else ""),
         f"MACs: {t.macs:,} ({si(t.macs, 2)}) per sample; FLOPs = 2 x MACs = {si(t.flops, 2)}",
         f"depth: {t.depth} weight layers (conv, fc) on the longest path",
+        *([f"stochastic depth (drop_path), a training pass skipping dropped branches, expected per sample: "
+           f"MACs {t.expected_macs:,} "
+           f"({t.expected_macs / t.macs:.1%} of {t.macs:,}), depth {t.expected_depth:g} weight layers"]
+          if t.expected_macs != t.macs or t.expected_depth != t.depth else []),
         f"forward activations: {t.out_elems:,} elements per sample = {mb(report.out_bytes)} ({mib(report.out_bytes)}) at {per}",
         f"saved for backward: {t.saved_elems:,} elements per sample = {mb(report.saved_bytes)} at {per}"
         + (f" (incl. {report.saved_fixed_total_bytes:,} B of indices, masks, BN statistics)"

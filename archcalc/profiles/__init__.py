@@ -24,6 +24,11 @@ class Memory:
     input's storage (in-place op, view, identity); ``inplace``: it also overwrites what was there
     (an in-place op, not a view). ``train_copy``: an alias at inference that is a
     new tensor in training (dropout). ``temp_elems``: intermediates alive only while the row runs.
+    ``scratch_elems`` and ``scratch_fixed_bytes`` (int64 and the like, bytes per sample): what an
+    inference pass allocates and frees inside the operation beyond its output and ``temp_elems``, at
+    its largest moment (LRN's squares and divisor, the stacked columns of a ``mean`` join, max-pool's
+    indices). Not forward allocations of the table (``out_elems``); training keeps some of them for
+    backward (``saved``), which is why the training replay does not add them.
     """
 
     saved: tuple[Saved, ...] = ()
@@ -31,6 +36,8 @@ class Memory:
     inplace: bool = False
     train_copy: bool = False
     temp_elems: int = 0
+    scratch_elems: int = 0
+    scratch_fixed_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,10 +79,12 @@ def _then(a: Memory, a_out, b: Memory) -> Memory:
         saved += (s,)
     alias = a.alias and b.alias
     return Memory(saved=saved, alias=alias, inplace=alias and (a.inplace or b.inplace),
-                  temp_elems=max(a.temp_elems, b.temp_elems) + (0 if b.alias else elems(a_out)))
+                  temp_elems=max(a.temp_elems, b.temp_elems) + (0 if b.alias else elems(a_out)),
+                  scratch_elems=max(a.scratch_elems, b.scratch_elems),
+                  scratch_fixed_bytes=max(a.scratch_fixed_bytes, b.scratch_fixed_bytes))
 
 
-PROFILES = {"pytorch": "pytorch"}  # name -> module
+PROFILES = {"pytorch": "pytorch", "xla": "xla"}  # name -> module
 
 
 def get_profile(name: str, file: str | None = None) -> Profile:

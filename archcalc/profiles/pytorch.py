@@ -37,8 +37,11 @@ def _keeps_input(part: Part) -> Memory:
 
 
 def _maxpool(part: Part) -> Memory:
+    # nn.MaxPool2d runs max_pool2d_with_indices even under no_grad (the profiler shows it, and
+    # MemTracker counts the int64 indices at inference): training keeps them, inference frees them.
     return Memory(saved=(Saved("input", elems(part.x), "input"),
-                         Saved("argmax indices (int64)", elems(part.out), "tmp0", itemsize=8)))
+                         Saved("argmax indices (int64)", elems(part.out), "tmp0", itemsize=8)),
+                  scratch_fixed_bytes=8 * elems(part.out))
 
 
 def _adaptive_avgpool(part: Part) -> Memory:
@@ -49,8 +52,12 @@ def _lrn(part: Part) -> Memory:
     c, h, w = part.x
     n = elems(part.x)
     padded = (c + part.arg("size") - 1) * h * w
+    # F.local_response_norm at inference: x*x, padded (padded), pooled, then the chained
+    # pooled.mul(alpha).add(k).pow(beta) holds pooled and two n-sized results at once, and
+    # input / div the divisor and the output: beside the output, max(padded, 2n) at its largest.
     return Memory(saved=(Saved("input", n, "input"), Saved("padded squares", padded, "tmp0"),
-                         Saved("pow base", n, "tmp1"), Saved("divisor", n, "tmp2")))
+                         Saved("pow base", n, "tmp1"), Saved("divisor", n, "tmp2")),
+                  scratch_elems=max(padded, 2 * n))
 
 
 def _batchnorm(part: Part) -> Memory:
@@ -123,7 +130,9 @@ PARTS = {
     "channel_shuffle": lambda part: NOTHING,
     "concat": lambda part: NOTHING, "add": _add, "mul": _mul,
     # FractalNet's join as stack + mean: the mean's backward needs only the shapes
-    "mean": lambda part: NOTHING,
+    # FractalNet's join as its implementations write it, torch.stack(columns).mean(0): the stacked
+    # copy of the k columns lives while the mean runs (autograd keeps neither)
+    "mean": lambda part: Memory(scratch_elems=sum(elems(x) for x in part.x)),
     "layernorm": _layernorm, "layer_scale": _keeps_input, "drop_path": _drop_path,
     **{kind: _activation for kind in ACTIVATIONS},
 }
