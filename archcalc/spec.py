@@ -315,10 +315,12 @@ class Spec:
     rounding: str = "warn"  # "floor": floored output sizes are intended and do not warn
     variants: dict = field(default_factory=dict)  # member name -> its overrides (a family in one file)
     family: str = ""  # the name of the file's first member, for a variant
+    accuracy: dict | None = None  # published ImageNet accuracy: {top1, top5, source}; a variant's own, never inherited
 
 
-TOP_KEYS = ("name", "source", "notes", "input", "args", "defaults", "rounding", "blocks", "layers", "expect", "variants")
-VARIANT_KEYS = ("source", "notes", "input", "args", "defaults", "rounding", "expect")
+TOP_KEYS = ("name", "source", "notes", "accuracy", "input", "args", "defaults", "rounding", "blocks", "layers", "expect",
+            "variants")
+VARIANT_KEYS = ("source", "notes", "accuracy", "input", "args", "defaults", "rounding", "expect")
 ROUNDINGS = ("warn", "floor")
 BLOCK_KEYS = ("args", "body", "defaults", "notes", "rounding")
 INPUT_VARS = ("in", "in_h", "in_w")  # what a block body knows of its input ($in, $in_h, $in_w)
@@ -349,6 +351,33 @@ def _check_text(data: dict, key: str, file: str, line: int) -> str:
     if value is not None and not isinstance(value, str):
         raise _fail(f"{key} must be text", file, line)
     return (value or "").strip()
+
+
+ACCURACY_KEYS = ("top1", "top5", "source")
+
+
+def _check_accuracy(data: dict, file: str, line: int) -> dict | None:
+    """A trained model's published accuracy (percent), with where it was published: metadata for
+    `archcalc plot --compare`, never computed."""
+    value = data.get("accuracy")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _fail("accuracy must be a mapping: {top1: PERCENT, top5: PERCENT, source: TEXT}", file, line)
+    keys = getattr(value, "key_lines", {})
+    bad = [k for k in value if k not in ACCURACY_KEYS]
+    if bad:
+        raise _fail(f"accuracy: unknown key {bad[0]!r}; known: {', '.join(ACCURACY_KEYS)}", file, keys.get(bad[0], line))
+    for key in ("top1", "source"):
+        if key not in value:
+            raise _fail(f"accuracy: missing {key!r} (a published accuracy says where it was published)", file, line)
+    for key in ("top1", "top5"):
+        v = value.get(key)
+        if key in value and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 100):
+            raise _fail(f"accuracy: {key} must be a percentage between 0 and 100, got {v!r}", file, keys.get(key, line))
+    if not isinstance(value["source"], str) or not value["source"].strip():
+        raise _fail("accuracy: source must be non-empty text", file, keys.get("source", line))
+    return {k: value[k] for k in ACCURACY_KEYS if k in value}
 
 
 def _check_rounding(data: dict, file: str, line: int) -> str:
@@ -429,6 +458,7 @@ def parse(text: str, file: str = "<spec>", variant: str | None = None) -> Spec:
         args=_check_mapping(data, "args", file, lines.get("args", 0)),
         rounding=_check_rounding(data, file, lines.get("rounding", 0)),
         expect=data.get("expect"), lines=lines, variants=variants, family=name,
+        accuracy=_check_accuracy(data, file, lines.get("accuracy", 0)),
     )
     for member, overrides in variants.items():
         line = variants.key_lines.get(member, lines["variants"])
@@ -479,6 +509,7 @@ def _variant(base: Spec, name: str, overrides: Map) -> Spec:
         defaults=defaults, blocks=base.blocks, expect=overrides.get("expect"), lines=lines, args=args,
         rounding=_check_rounding(overrides, file, lines.get("rounding", 0)) if "rounding" in overrides else base.rounding,
         variants=base.variants, family=base.name,
+        accuracy=_check_accuracy(overrides, file, lines.get("accuracy", 0)),
     )
 
 

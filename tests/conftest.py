@@ -72,3 +72,12 @@ def pytest_runtest_setup(item):
     why = item.stash.get(_MISSING, None)
     if why:
         pytest.fail(why, pytrace=False)
+
+
+def require_extra(env: str, why: str):
+    """Skip the calling test for a missing optional tool, or fail it when the environment variable
+    ``env`` is set (.ci/run sets ARCHCALC_REQUIRE_PLOT and ARCHCALC_REQUIRE_BROWSER), so CI cannot
+    pass by skipping the pictures or the headless-browser test."""
+    if os.environ.get(env, "") not in ("", "0"):
+        pytest.fail(f"{env}=1 but {why}", pytrace=False)
+    pytest.skip(why, allow_module_level=True)  # also called at a test module's top

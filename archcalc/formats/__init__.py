@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-FORMATS = {"table": "table", "md": "markdown", "csv": "csv_", "json": "json_"}
+FORMATS = {"table": "table", "md": "markdown", "csv": "csv_", "json": "json_", "html": "html"}
 
 
 def render(fmt: str, report, rows, columns, **options) -> str:

@@ -98,7 +98,8 @@ def summary_lines(report) -> list[str]:
         f"saved for backward: {t.saved_elems:,} elements per sample = {mb(report.saved_bytes)} at {per}"
         + (f" (incl. {report.saved_fixed_total_bytes:,} B of indices, masks, BN statistics)"
            if report.saved_fixed_total_bytes else ""),
-        f"peak inference memory: {t.peak_elems:,} elements = {mb(report.peak_bytes)} at {per}",
+        f"peak inference memory: {t.peak_elems:,} elements = {mb(report.peak_bytes)} at {per}"
+        + (f" (incl. {t.peak_fixed_bytes * report.batch:,} B of max-pool indices)" if t.peak_fixed_bytes else ""),
     ]
     if report.aux_totals:
         a = report.aux_totals
