@@ -388,12 +388,6 @@ class _Step:
                 led.add(("pgrad", i), "gradients", const=_div(full, p.shard[1]), tensors=max(_param_tensors(r), 1))
                 if p.shard[1] > 1:  # ZeRO-2: the layer's whole gradient until it is reduce-scattered
                     extra += (("gradients being reduced", 0, full - _div(full, p.shard[1])),)
-            if self.row_tmp[i]:
-                # the row's own ops (BN, the activation) run their backward, freeing what they keep,
-                # before its first op allocates the gradient of the row's input
-                led.moment(f"backward ({r.path})", extra)
-                for j in range(len(self.row_tmp[i])):
-                    led.drop(("tmp", i, j))
             mine = grads.get(i)
             passes = r.mem.alias and not r.mem.inplace and not r.mem.train_copy or r.type in ("add", "concat", "identity")
             for node_id in r.node.inputs:

@@ -28,7 +28,7 @@ from ..shape import elems, fmt_shape
 from ..units import Quantity, matches, parse_count, si
 from . import TeachError
 from .explain import bytes_words, derivation
-from .target import BY_UNIT, WORDS, Target, quantity_key, resolve
+from .target import BY_UNIT, WORDS, Target, exact_value, quantity_key, resolve, target_dict
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,26 @@ class Verdict:
     def text(self) -> str:
         return "\n".join([*self.reply, *([""] + list(self.arithmetic) if self.arithmetic else [])]) + "\n"
 
+    def to_dict(self) -> dict:
+        """``{"ok", "key", "correct", "reply", "arithmetic"}``, the lists as lists."""
+        return {"ok": self.ok, "key": self.key, "correct": self.correct, "reply": list(self.reply),
+                "arithmetic": list(self.arithmetic)}
+
 
 def check_answer(report: Report, layer: str, quantity: str, answer: str) -> Verdict:
     """``archcalc answer``: resolve LAYER and QUANTITY, judge ANSWER. TeachError on bad input."""
     target = resolve(report, layer)
     key = quantity_key(quantity, whole=target.whole)
     return judge(report, target, key, answer)
+
+
+def answer_dict(report: Report, layer: str, quantity: str, answer: str) -> dict:
+    """``archcalc answer --format json``: the target (``target_dict``), the answer, the quantity
+    judged, its exact figure (``exact``) and the verdict (``Verdict.to_dict``)."""
+    target = resolve(report, layer)
+    verdict = judge(report, target, quantity_key(quantity, whole=target.whole), answer)
+    return {**target_dict(report, target), "answer": answer, "exact": exact_value(target, verdict.key),
+            **verdict.to_dict()}
 
 
 def judge(report: Report, target: Target, key: str, answer: str) -> Verdict:
