@@ -1,8 +1,9 @@
 """The catalogue of known numbers: what the lectures printed, checked against archcalc's exact counts.
 
 The catalogue (``specs/catalogue/*.yaml``, shipped with the bundled specs; docs/lecture.md) is a list
-of entries. Each names its ``source``, a query (``spec``, optional ``input``/``args``, ``of``: a
-row, a block, ``FIRST..LAST`` or ``total``; ``types`` to sum only rows of some types) and, under
+of entries. Each names its ``source``, a query (``spec`` or ``spec_text``, optional
+``input``/``args``/``defaults``, ``of``: a row, a block, ``FIRST..LAST`` or ``total``; ``types`` to
+sum only rows of some types, ``kernel`` only rows with a KxK window: MobileNet's "Conv 1x1") and, under
 ``printed``, what the lecture printed for each quantity, as it printed it (``35K``, ``~96MB``,
 ``13.6 GFLOP``, ``[55x55x96]``, ``27C^2``). A printed value is a string, or a mapping with
 ``value`` and any of:
@@ -18,8 +19,10 @@ row, a block, ``FIRST..LAST`` or ``total``; ``types`` to sum only rows of some t
 ``erratum`` (a slip, explained, its honest value and its reproduction holding) or ``fail`` (drift:
 a number changed, or an erratum no longer is one). Quantities are the JSON keys (``params``,
 ``weight_params``, ``macs``, ``out_elems``, ``out_bytes``, ``out``, ``rf``, ``depth`` ...), and
-``flop``, the lecture's (``styles.lecture_flop``: MACs, and window elements for pools); ``ratio``
-divides the query ``a`` by the query ``b``.
+``flop``, the lecture's (``report.lecture_flop``: MACs, and window elements for pools), ``links``
+(a block's connections between its parts, DenseNet's L(L+1)/2) and ``out_size`` (a row's output
+height before rounding, (N - K + 2P)/S + 1: 54.25 for AlexNet's conv1 on 224); ``ratio`` divides
+the query ``a`` by the query ``b`` (printed as ``8x``, ``0.42`` or a percentage, ``94.86%``).
 """
 from __future__ import annotations
 
@@ -30,12 +33,13 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from .analysis import analyze
-from .formats.styles import lecture_flop, select
+from .formats.styles import select
+from .report import aggregate, aggregate_rows, lecture_flop
 from .spec import SpecError, _bundled_folder, load, parse
 from .units import matches, parse_count, round_sig
 
 CATALOGUE_FOLDER = "catalogue"
-QUERY_KEYS = ("spec", "spec_text", "input", "args", "of", "types", "quantity", "value", "dtype")
+QUERY_KEYS = ("spec", "spec_text", "input", "args", "defaults", "of", "types", "kernel", "quantity", "value", "dtype")
 ENTRY_KEYS = ("id", "source", "text", "style", "printed", "order", "kb", "per", "a", "b", "note", "rounding",
               *QUERY_KEYS)
 VALUE_KEYS = ("value", "rounding", "exact", "why", "as_printed")
@@ -98,7 +102,7 @@ class _Reports:
 
     def get(self, q: dict):
         key = (q.get("spec"), q.get("spec_text"), tuple(q.get("input") or ()), repr(sorted((q.get("args") or {}).items())),
-               q.get("dtype", "fp32"))
+               repr(sorted((q.get("defaults") or {}).items())), q.get("dtype", "fp32"))
         if key not in self.cache:
             if q.get("spec_text"):
                 spec = parse(q["spec_text"], file=f"catalogue:{q.get('id', '')}")
@@ -107,6 +111,11 @@ class _Reports:
             spec = replace(spec, expect=None)
             if q.get("args"):
                 spec = replace(spec, args={**spec.args, **q["args"]})
+            if q.get("defaults"):  # laid over the spec's, as an expect: case's are
+                merged = {t: dict(a) for t, a in spec.defaults.items()}
+                for t, a in q["defaults"].items():
+                    merged[t] = {**merged.get(t, {}), **a}
+                spec = replace(spec, defaults=merged)
             self.cache[key] = analyze(spec, input_shape=tuple(q["input"]) if q.get("input") else None,
                                       dtype=q.get("dtype", "fp32"))
         return self.cache[key]
@@ -123,23 +132,49 @@ def value_of(q: dict, quantity: str, reports: _Reports):
     report = reports.get(q)
     of = str(q.get("of", "total"))
     types = q.get("types")
+    kernel = q.get("kernel")
     main = [r for r in report.rows if not r.aux]
-    if of == "total" and not types:
+    if of == "total" and not types and kernel is None:
         return _total(report, quantity, main)
     rows = main if of == "total" else select(report, report.rows, of)
     if types:
         rows = [r for r in rows if r.type in types]
-    if quantity in ("out", "rf", "jump"):
+    if kernel is not None:  # MobileNet's "Conv 1x1" share: the rows with a KxK window
+        rows = [r for r in rows if r.cost.window and all(w.k == kernel for w in r.cost.window)]
+    if quantity == "links":
+        return _links(report, of, rows)
+    if quantity == "out" and rows:  # a block's output: its last row's, as the collapsed row has it
+        return tuple(rows[-1].out)
+    if quantity in ("rf", "jump", "out_size"):
         if len(rows) != 1:
             raise SpecError(f"catalogue entry {q.get('id')!r}: {quantity} is a quantity of one row, not {of!r}")
-        return tuple(getattr(rows[0], quantity))
+        return out_size(report, rows[0]) if quantity == "out_size" else tuple(getattr(rows[0], quantity))
     return _sum(report, quantity, rows)
+
+
+def _links(report, of: str, rows):
+    """A block's (or range's) direct connections between its parts, as `table --depth` gives them
+    on the collapsed row (DenseNet's L(L+1)/2)."""
+    row = aggregate(report, of) if ".." not in of else None
+    return (row if row is not None and row.path == of else aggregate_rows(of, rows)).links
+
+
+def out_size(report, row) -> Fraction:
+    """The output height before any rounding, (N - K + 2P)/S + 1 with the dilated kernel: 54.25 for
+    AlexNet's conv1 on 224, where the row's ``out`` is floored to 54 (CS231n: "not an integer")."""
+    if not row.cost.window or not row.inputs:
+        raise SpecError(f"{row.path} slides no window: it has no output size formula")
+    w = row.cost.window[0]
+    n = report.find(row.inputs[0]).out[1]
+    return Fraction(n + w.pad_lo + w.pad_hi - w.k_eff, w.s) + 1
 
 
 def _total(report, quantity, main):
     t = report.totals
     if quantity in ("out", "rf", "jump"):
         return tuple(getattr(main[-1], quantity))
+    if quantity == "out_size":
+        return out_size(report, main[-1])
     if quantity == "flop":
         return sum(lecture_flop(r) for r in main)
     if hasattr(t, quantity):
@@ -193,7 +228,8 @@ def _formula(text: str, per: dict):
     names = set(re.findall(r"[A-Za-z]+", expr))
     if not names <= set(per):
         raise ValueError(f"formula {text!r} uses {sorted(names - set(per))}, not given under per:")
-    return eval(expr, {"__builtins__": {}}, dict(per))  # noqa: S307 - digits, operators and the per: names only
+    values = {k: Fraction(str(v)) for k, v in per.items()}  # exact: 1/N + 1/K^2 is a Fraction, not a float
+    return eval(expr, {"__builtins__": {}}, values)  # noqa: S307 - digits, operators and the per: names only
 
 
 def agrees(printed: str, exact, *, quantity: str, rounding: str = "round", order: str = "chw", kb: int = 1000,
@@ -205,10 +241,12 @@ def agrees(printed: str, exact, *, quantity: str, rounding: str = "round", order
     if quantity in ("rf", "jump"):
         dims = _dims(text)
         return all(d == e for d, e in zip(dims * 2 if len(dims) == 1 else dims, exact))
-    if per:  # a formula in the per: names (27C^2, 18HWC^2)
-        return _formula(text, per) == exact
+    if per and set(re.findall(r"[A-Za-z]", text)) <= set("".join(per)) and re.search(r"[A-Za-z]", text):
+        return _formula(text, per) == exact  # a formula in the per: names (27C^2, 18HWC^2); "784 KB" is a number
     if text.endswith("x") and quantity == "ratio":
         text = text[:-1]
+    if text.endswith("%") and quantity == "ratio":  # a share printed as a percentage: 94.86%
+        text, exact = text[:-1], Fraction(exact) * 100
     q = parse_count(text, kb=kb)
     if rounding == "exact":
         return Fraction(q.value) == Fraction(exact)

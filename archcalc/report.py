@@ -284,6 +284,30 @@ def is_weight_layer(r: Row) -> bool:
     return r.cost.weight_params > 0 and r.cost.macs > 0
 
 
+POOL_TYPES = ("maxpool", "avgpool")
+
+
+def lecture_flop(row) -> int:
+    """EECS 498's "flop": multiply-adds for conv and fc rows, one per window element for a pool
+    (C x H' x W' x K x K), nothing else (no ReLU ops on conv rows)."""
+    if row.macs:
+        return row.macs
+    return row.other_ops if row.type in POOL_TYPES else 0
+
+
+def subtotal(report: Report, rows) -> dict:
+    """The sums of some rows (a range of the table, the rows of some types): counts added,
+    ``out_elems`` the outputs of the rows (each row's output once, as a table's column adds up),
+    ``out_bytes`` those at the report's dtype and batch, ``flop`` the lecture's (``lecture_flop``)."""
+    rows = list(rows)
+    out = {k: sum(getattr(r, k) for r in rows) for k in
+           ("params", "weight_params", "bias_params", "macs", "other_ops", "out_elems")}
+    out["out_bytes"] = out["out_elems"] * report.itemsize * report.batch
+    out["flop"] = sum(lecture_flop(r) for r in rows)
+    out["rows"] = len(rows)
+    return out
+
+
 def weighted_depth(rows, keep: dict | None = None) -> int | float:
     """The longest path through ``rows`` along their edges, counting weight layers only: VGG-16 16,
     ResNet-50 50 (the shortcut projection is beside the main path), GoogLeNet 22 (3 in the stem, 2 per

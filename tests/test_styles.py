@@ -197,3 +197,23 @@ def test_bad_options_are_bad_input():
                                           (25088, 2, "25K"), (15237608, 3, "15.2M"), (60950432, 2, "61M")])
 def test_slide_round(n, sig, text):
     assert slide_round(n, sig) == text
+
+
+def test_the_sums_under_a_table_are_the_report_layers():
+    """The formatter only shows figures: subtotals and the lecture's flop come from archcalc.report.
+    EECS 498's AlexNet at 227 (64-192-384-256-256 filters): pool1 3x3 on 64x56x56 -> 64x27x27,
+    64*27*27*9 = 419,904 window elements (the table's "0" MFLOP); conv1 64*56*56 * 3*11*11 =
+    72,855,552 MACs, 23,296 params; conv1..pool1 allocate 64*56*56 + 64*27*27 = 247,360 elements."""
+    from archcalc import analyze, load
+    from archcalc.formats import styles
+    from archcalc.report import lecture_flop, subtotal
+
+    report = analyze(load("alexnet_tv"), input_shape=(3, 227, 227), batch=2)
+    conv1, pool1 = report.find("conv1"), report.find("pool1")
+    assert lecture_flop(pool1) == 64 * 27 * 27 * 9 == 419904
+    assert lecture_flop(conv1) == 64 * 56 * 56 * 3 * 11 * 11 == 72855552
+    s = subtotal(report, [conv1, pool1])
+    assert s["flop"] == 72855552 + 419904 and s["params"] == 23296 and s["rows"] == 2
+    assert s["out_elems"] == 64 * 56 * 56 + 64 * 27 * 27 == 247360
+    assert s["out_bytes"] == 247360 * 4 * 2  # fp32, batch 2
+    assert styles.lecture_flop is lecture_flop and styles.subtotal is subtotal  # re-exported, not redone

@@ -456,3 +456,73 @@ def test_documented_sessions_are_real_output(doc):
         else:
             actual = cli(*args).output
         _assert_shown_in_order(shown, actual, f"{doc}: {command}")
+
+
+# ---------------------------------------------------------------- --format json
+
+
+def _json(*args):
+    import json
+
+    r = cli(*args)
+    return r.exit_code, json.loads(r.output)
+
+
+def test_answer_json_has_the_verdict_and_the_exact_figure():
+    code, d = _json("answer", "alexnet", "conv1", "params", "35K", "--format", "json")
+    assert code == 0 and d["ok"] is True and d["key"] == "params" and d["exact"] == CONV1_PARAMS
+    assert d["spec"] == "alexnet" and d["layer"] == "conv1" and d["kind"] == "layer" and d["answer"] == "35K"
+    assert d["values"]["weight_params"] == CONV1_WEIGHTS and d["values"]["macs"] == CONV1_MACS
+    assert d["reply"][0].startswith("right: 35K is 34,944") and "params = 11*11*3*96 + 96 = 34,944" in d["arithmetic"][-1]
+    code, d = _json("answer", "alexnet", "conv1", "params", "30K", "--format", "json")
+    assert code == 1 and d["ok"] is False and "is 35K, not 30K" in d["reply"][1]
+    # "memory" is decided by the unit: 1.1MB is bytes, 290,400 x 4 B = 1,161,600 B (1.108 MiB)
+    code, d = _json("answer", "alexnet", "conv1", "memory", "1.1MB", "--format", "json")
+    assert code == 0 and d["key"] == "out_bytes" and d["exact"] == CONV1_OUT_BYTES
+    code, d = _json("answer", "alexnet", "conv1", "out", "55x55x96", "--format", "json")
+    assert code == 0 and d["exact"] == [96, 55, 55]  # (227 - 11)/4 + 1 = 55, CxHxW
+    # the range's own field: three stacked 3x3 convs, 1 + 2 + 2 + 2 = 7
+    code, d = _json("answer", "alexnet", "conv3..conv5", "rf", "9", "--format", "json")
+    assert code == 1 and d["exact"] == [7, 7] and d["kind"] == "range" and d["rows"] == ["conv3", "conv4", "conv5"]
+
+
+def test_answer_json_bad_input_is_one_line_exit_2():
+    r = cli("answer", "alexnet", "conv9", "params", "1", "--format", "json")
+    assert r.exit_code == 2 and r.output.startswith("archcalc: no layer or block 'conv9'")
+
+
+def test_explain_json_has_the_text_sections():
+    import json
+
+    code, d = _json("explain", "alexnet", "conv1", "--format", "json")
+    assert code == 0 and d["layer"] == "conv1" and d["values"]["params"] == CONV1_PARAMS
+    assert "  H, W: (227 - 11 + 2*0)/4 + 1 = 55" in d["sections"]["shape"]
+    assert "  MACs = 55*55*96 * 11*11*3 = 105,415,200" in d["sections"]["macs"]
+    text = cli("explain", "alexnet", "conv1").output
+    rebuilt = "\n\n".join(["\n".join(d["header"])] + ["\n".join(lines) for lines in d["sections"].values()]) + "\n"
+    assert rebuilt == text  # the same lines, in the same order, as the text
+    # a range: conv1..conv2's params are 34,944 + 614,656 (5*5*96*256 + 256) = 649,600
+    d = json.loads(cli("explain", "alexnet", "conv1..conv2", "--format", "json").output)
+    assert d["kind"] == "range" and d["values"]["params"] == 649600 and d["rows"] == ["conv1", "pool1", "norm1", "conv2"]
+
+
+def test_answers_key_json_matches_the_markdown():
+    code, d = _json("quiz", "alexnet", "--seed", "2", "--count", "4", "--answers-key", "--format", "json")
+    assert code == 0 and d["seed"] == 2 and d["count"] == 4 and len(d["questions"]) == 4
+    md = cli("quiz", "alexnet", "--seed", "2", "--count", "4", "--answers-key").output
+    for q in d["questions"]:
+        assert f"## {q['number']}. {q['topic']}" in md and f"**Answer:** {q['answer']}" in md
+        assert f"`{q['check']}`" in md
+        # each question's (LAYER, QUANTITY) is what `archcalc answer` judges, against the same exact figure
+        exact = q["exact"]
+        given = "x".join(map(str, exact)) if isinstance(exact, list) and q["quantity"] == "out" else (
+            str(exact[0]) if isinstance(exact, list) else str(exact))
+        r = answer("alexnet", q["layer"], q["quantity"], given)
+        assert r.exit_code == 0, (q, r.output)
+    conv1 = next(q for q in d["questions"] if q["layer"] == "conv1" and q["quantity"] == "out")
+    assert conv1["exact"] == [96, 55, 55]
+
+
+def test_quiz_json_needs_the_answers_key():
+    r = cli("quiz", "alexnet", "--format", "json")
+    assert r.exit_code == 2 and "--answers-key" in r.output

@@ -1,6 +1,7 @@
 """`archcalc answer SPEC LAYER QUANTITY VALUE`: judge a student's answer; exit 0 right, 1 wrong, 2 bad input."""
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -18,7 +19,9 @@ from ..units import DTYPE_BYTES
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1), help="Batch size (scales bytes).")
 @click.option("--dtype", default="fp32", show_default=True, type=click.Choice(list(DTYPE_BYTES)))
 @click.option("--variant", metavar="NAME", help="A member of the family a spec file declares under variants:.")
-def command(spec, layer, quantity, value, input_shape, batch, dtype, variant):
+@click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="json: the verdict, the exact figure and the arithmetic as one JSON object (docs/teaching.md).")
+def command(spec, layer, quantity, value, input_shape, batch, dtype, variant, fmt):
     """Check VALUE as the QUANTITY of LAYER in SPEC, and show the arithmetic.
 
     LAYER: a layer's path or name (conv1, CONV1), a block or branch (inception_3a/3x3), a range of
@@ -30,13 +33,17 @@ def command(spec, layer, quantity, value, input_shape, batch, dtype, variant):
     from .. import analyze, load
     from ..spec import SpecError
     from ..teach import TeachError
-    from ..teach.answer import check_answer
+    from ..teach.answer import answer_dict, check_answer
 
     try:
         report = analyze(load(spec, variant=variant), input_shape=input_shape, batch=batch, dtype=dtype)
     except SpecError as e:
         fail(e)
     try:
+        if fmt == "json":
+            data = answer_dict(report, layer, quantity, " ".join(value))
+            click.echo(json.dumps(data, indent=2))
+            sys.exit(0 if data["ok"] else 1)
         verdict = check_answer(report, layer, quantity, " ".join(value))
     except TeachError as e:
         fail(e)

@@ -1,6 +1,8 @@
 """`archcalc explain SPEC LAYER`: the derivation of a layer's (block's, range's) figures, numbers plugged in."""
 from __future__ import annotations
 
+import json
+
 import click
 
 from . import fail, shape_option
@@ -14,7 +16,9 @@ from ..units import DTYPE_BYTES
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1), help="Batch size (scales bytes).")
 @click.option("--dtype", default="fp32", show_default=True, type=click.Choice(list(DTYPE_BYTES)))
 @click.option("--variant", metavar="NAME", help="A member of the family a spec file declares under variants:.")
-def command(spec, layer, input_shape, batch, dtype, variant):
+@click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="json: the target, its exact figures and the derivation's lines by section (docs/teaching.md).")
+def command(spec, layer, input_shape, batch, dtype, variant, fmt):
     """How LAYER's output size, parameters, MACs, memory, saved tensors and receptive field come about.
 
     LAYER: a layer's path or name, a block or branch, a range FIRST..LAST in table order, or total.
@@ -22,7 +26,7 @@ def command(spec, layer, input_shape, batch, dtype, variant):
     from .. import analyze, load
     from ..spec import SpecError
     from ..teach import TeachError
-    from ..teach.explain import explain
+    from ..teach.explain import explain, explain_dict
     from ..teach.target import resolve
 
     try:
@@ -33,4 +37,7 @@ def command(spec, layer, input_shape, batch, dtype, variant):
         target = resolve(report, layer)
     except TeachError as e:
         fail(e)
+    if fmt == "json":
+        click.echo(json.dumps(explain_dict(report, target), indent=2))
+        return
     click.echo(explain(report, target), nl=False)

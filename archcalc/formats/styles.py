@@ -16,6 +16,10 @@ The general options change only what is shown, never a number of the report:
   subtotal under the table;
 - ``subtotals`` (``--subtotal conv,fc``): subtotals of the rows of these types.
 
+The sums under a table (a range's subtotal, the rows of some types, the lecture's flop: window
+elements for a pool) are the report layer's (``report.subtotal``, ``report.lecture_flop``); this
+module only chooses rows and shows figures.
+
 A *style* (``STYLES``) is a set of these options plus a layout: ``cs231n`` prints the CS231n
 lecture 9 VGG-16 slide's lines, ``eecs498`` the EECS 498 lecture 8 tables (AlexNet, VGG,
 GoogLeNet's stem). What a slide printed that archcalc does not reproduce (a slip) comes from the
@@ -26,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
+from ..report import POOL_TYPES, lecture_flop, subtotal
 from ..shape import elems, fmt_shape
 from ..units import BYTE_UNITS, slide_round
 from .columns import COLUMNS, Column, note_lines, parse_columns, summary_lines, warning_lines
@@ -38,7 +43,6 @@ BYTE_LABELS = {"eecs": "KB"}
 BYTE_KEYS = ("out_bytes", "saved_bytes")
 COUNT_KEYS = ("params", "weight_params", "bias_params", "buffer_elems", "macs", "flops", "other_ops", "connections",
               "out_elems", "saved_elems")
-POOL_TYPES = ("maxpool", "avgpool")
 
 
 @dataclass(frozen=True)
@@ -176,26 +180,6 @@ def _span(rows, key: str, report) -> tuple:
 
 def hide(rows, types) -> list:
     return [r for r in rows if r.type not in types]
-
-
-def lecture_flop(row) -> int:
-    """EECS 498's "flop": multiply-adds for conv and fc rows, one per window element for a pool
-    (C x H' x W' x K x K), nothing else (no ReLU ops on conv rows)."""
-    if row.macs:
-        return row.macs
-    return row.other_ops if row.type in POOL_TYPES else 0
-
-
-def subtotal(report, rows) -> dict:
-    """The sums of some rows' columns: counts added, ``out_elems`` the outputs of the rows shown
-    (each row's output once, as a table's column adds up), ``flop`` the lecture's (``lecture_flop``)."""
-    rows = list(rows)
-    out = {k: sum(getattr(r, k) for r in rows) for k in
-           ("params", "weight_params", "bias_params", "macs", "other_ops", "out_elems")}
-    out["out_bytes"] = out["out_elems"] * report.itemsize * report.batch
-    out["flop"] = sum(lecture_flop(r) for r in rows)
-    out["rows"] = len(rows)
-    return out
 
 
 def subtotal_line(report, label: str, rows, view: View) -> str:
@@ -349,13 +333,13 @@ def eecs_cells(report, r) -> list[str]:
 
 
 def eecs_totals(report, rows) -> list[str]:
-    """The table's sums in the lecture's units: over every row, and over conv and fc rows only
-    (the lecture's AlexNet "1.9 MB" total leaves pool and flatten outputs out)."""
+    """The table's sums (``report.subtotal``) in the lecture's units: over every row, and over conv
+    and fc rows only (the lecture's AlexNet "1.9 MB" total leaves pool and flatten outputs out)."""
     lines = []
     for label, chosen in (("all rows", rows), ("conv and fc rows", [r for r in rows if r.type in ("conv", "fc")])):
-        kb = Fraction(sum(r.out_elems for r in chosen) * report.itemsize, EECS_KB)
-        flop = sum(lecture_flop(r) for r in chosen)
-        params = sum(r.params for r in chosen)
+        s = subtotal(report, chosen)
+        kb = Fraction(s["out_elems"] * report.itemsize, EECS_KB)  # per image: the lecture's KB
+        flop, params = s["flop"], s["params"]
         lines.append(f"total, {label}: memory {half_up(kb):,} KB = {float(kb / 1024):.2f} MB (KB = 1,024 B, MB = 1,024 KB); "
                      f"params {fixed(params, 1000)}k = {params / 1e6:.1f}M; flop {fixed(flop, 10**6)}M = "
                      f"{flop / 1e9:.2f} GFLOP (flop = multiply-adds; pools: one per window element)")

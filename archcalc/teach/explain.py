@@ -16,7 +16,7 @@ from ..profiles import get_profile
 from ..report import Report, Row
 from ..shape import elems as _elems, fmt_shape
 from ..units import fmt_bytes, si
-from .target import Target
+from .target import Target, target_dict
 
 # Sections in print order; an answer about a quantity prints the sections it needs.
 SECTIONS = ("shape", "params", "macs", "other", "memory", "saved", "rf", "depth")
@@ -38,6 +38,13 @@ def explain(report: Report, target: Target) -> str:
             out.append("")
             out += lines
     return "\n".join(out) + "\n"
+
+
+def explain_dict(report: Report, target: Target) -> dict:
+    """The derivation as data (``archcalc explain --format json``): the target (``target_dict``),
+    the header lines and each non-empty section's lines, in print order."""
+    return {**target_dict(report, target), "header": header(report, target),
+            "sections": {name: lines for name, lines in sections(report, target).items() if lines}}
 
 
 def derivation(report: Report, target: Target, key: str) -> list[str]:

@@ -26,7 +26,7 @@ from ..shape import fmt_shape
 from . import TeachError
 from .answer import correct_text, judge
 from .explain import derivation
-from .target import resolve
+from .target import exact_value, resolve
 
 DEFAULT_COUNT = 5
 
@@ -266,18 +266,33 @@ def score_line(right: int, asked: int, total: int) -> str:
     return f"Score: {right}/{asked}{stopped}"
 
 
+def answers_key_dict(report: Report, questions: list[Question], *, spec: str, seed: int, count: int) -> dict:
+    """The questions with their answers and arithmetic, as data (``--answers-key --format json``):
+    per question its LAYER and QUANTITY (what ``archcalc answer`` takes), the question, the answer
+    in words, the exact figure and the derivation."""
+    items = []
+    for i, q in enumerate(questions, start=1):
+        target = resolve(report, q.layer)
+        items.append({"number": i, "layer": q.layer, "quantity": q.quantity, "topic": q.topic, "lecture": q.lecture,
+                      "question": q.text.replace("\n", " "), "answer": correct_text(report, target, q.quantity),
+                      "exact": exact_value(target, q.quantity), "arithmetic": derivation(report, target, q.quantity),
+                      "check": f"archcalc answer {spec} {q.layer} {q.quantity} ANSWER"})
+    return {"spec": spec, "name": report.name, "source": report.source, "seed": seed, "count": count,
+            "command": f"archcalc quiz {spec} --seed {seed} --count {count}", "questions": items}
+
+
 def answers_key(report: Report, questions: list[Question], *, spec: str, seed: int, count: int) -> str:
     """The questions with their answers and arithmetic, as Markdown for a teacher."""
+    key = answers_key_dict(report, questions, spec=spec, seed=seed, count=count)
     lines = [f"# archcalc quiz: {report.name}", "",
              f"{report.source}" if report.source else "",
              "",
-             f"{len(questions)} questions, seed {seed}: the same as `archcalc quiz {spec} --seed {seed} --count {count}`.",
+             f"{len(questions)} questions, seed {seed}: the same as `{key['command']}`.",
              "HxWxC and CxHxW are both right for a shape; a rounded number is right when the exact figure rounds to "
              "it (35K for 34,944); parameters are right with or without the biases.", ""]
-    for i, q in enumerate(questions, start=1):
-        target = resolve(report, q.layer)
-        lines += [f"## {i}. {q.topic}", "", q.text.replace("\n", " "), "",
-                  f"**Answer:** {correct_text(report, target, q.quantity)}", "", "```text",
-                  *derivation(report, target, q.quantity), "```", "",
-                  f"Check a student's answer: `archcalc answer {spec} {q.layer} {q.quantity} ANSWER`", ""]
+    for item in key["questions"]:
+        lines += [f"## {item['number']}. {item['topic']}", "", item["question"], "",
+                  f"**Answer:** {item['answer']}", "", "```text",
+                  *item["arithmetic"], "```", "",
+                  f"Check a student's answer: `{item['check']}`", ""]
     return "\n".join(lines).replace("\n\n\n", "\n\n")

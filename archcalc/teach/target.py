@@ -235,3 +235,18 @@ def _total_values(report: Report, rows) -> dict:
         "jump": tuple(last.jump), "param_bytes": report.param_bytes, "buffer_bytes": report.buffer_bytes,
         "peak_elems": t.peak_elems, "peak_bytes": report.peak_bytes,
     }
+
+
+def exact_value(target: Target, key: str):
+    """The exact figure of ``key`` as JSON gives it (a shape or a field as a list); "memory" and
+    "saved" are their element counts."""
+    v = target.values[BY_UNIT[key][0] if key in BY_UNIT else key]
+    return list(v) if isinstance(v, tuple) else v
+
+
+def target_dict(report: Report, target: Target) -> dict:
+    """What a question is about, for JSON: the spec, the target as resolved, its rows' paths and its
+    exact figures under the JSON keys."""
+    return {"spec": report.name, "layer": target.label, "kind": target.kind, "rows": [r.path for r in target.rows],
+            "dtype": report.dtype, "batch": report.batch,
+            "values": {k: (list(v) if isinstance(v, tuple) else v) for k, v in target.values.items()}}
