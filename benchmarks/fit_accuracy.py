@@ -6,6 +6,14 @@ peaks for every bundled spec that builds: relative error per spec and per item, 
 
 Needs the torch extra. Nothing is allocated (fake tensors), so it runs on a CPU; the largest
 networks take tens of seconds per step. Specs that cannot be built are listed, not skipped silently.
+
+    python benchmarks/fit_accuracy.py --framework jax      # the representative set, batch 8 and 32, sgd
+
+With ``--framework jax`` (the jax extra): archcalc/fit_xla.py's peak against XLA's own
+``memory_analysis()`` of the compiled training step (argument + output - alias + temp), on the
+default backend (XLA:CPU here), nothing allocated (abstract inputs; each step is compiled, which
+takes seconds to a minute per network). The flag that turns XLA:CPU's convolution fusion off is
+set by importing archcalc.build.jax before jax (docs/xla.md).
 """
 from __future__ import annotations
 
@@ -13,8 +21,9 @@ import argparse
 import time
 
 import archcalc
-from archcalc.build.torch import measure_graph
-from archcalc.fit import EXACT, fit
+from archcalc.fit import EXACT, fit, relative_error
+
+JAX_SPECS = "alexnet,resnet18,squeezenet1_0,shufflenet_v2_x0_5,mobilenet_v2,googlenet_tv,efficientnet_b0,vgg16,resnet50_tv,densenet121"
 
 ITEMS = {  # MemTracker's category -> archcalc's items
     "params": ("weights",), "grads": ("gradients",), "optimizer": ("optimizer state", "optimizer temporaries"),
@@ -24,10 +33,17 @@ ITEMS = {  # MemTracker's category -> archcalc's items
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--specs", default="", help="comma-separated spec names (default: every bundled spec)")
-    ap.add_argument("--batch", default="2,32")
-    ap.add_argument("--optimizer", default="sgd,adam")
+    ap.add_argument("--framework", default="torch", choices=["torch", "jax"])
+    ap.add_argument("--specs", default="", help="comma-separated spec names (default: every bundled spec; "
+                    "jax: a representative set)")
+    ap.add_argument("--batch", default=None, help="comma-separated (default 2,32; jax: 8,32)")
+    ap.add_argument("--optimizer", default=None, help="comma-separated (default sgd,adam; jax: sgd)")
     args = ap.parse_args()
+    if args.framework == "jax":
+        return xla_table(args.specs or JAX_SPECS, args.batch or "8,32", args.optimizer or "sgd")
+    from archcalc.build.torch import measure_graph
+
+    args.batch, args.optimizer = args.batch or "2,32", args.optimizer or "sgd,adam"
     names = [n for n in args.specs.split(",") if n] or archcalc.bundled_names()
     batches = [int(b) for b in args.batch.split(",")]
     optimizers = args.optimizer.split(",")
@@ -56,7 +72,7 @@ def main() -> None:
                         e = mine / theirs - 1
                         if abs(e) > abs(worst[1]):
                             worst = (k, e)
-                err = f.peak_bytes / m["peak"]["total"] - 1
+                err = relative_error(f.peak_bytes, m["peak"]["total"])
                 errors.append(abs(err))
                 print(f"| {name} | {batch} | {opt} | {m['peak']['total'] / 2**20:,.1f} | {f.peak_bytes / 2**20:,.1f} | "
                       f"{100 * err:+.2f}% | {m['phase']} | {worst[0]} ({100 * worst[1]:+.1f}%) | "
@@ -67,6 +83,40 @@ def main() -> None:
     if errors:
         print(f"\n{len(errors)} steps: mean |error| {100 * sum(errors) / len(errors):.2f}%, "
               f"worst {100 * max(errors):.2f}%")
+    for line in cannot:
+        print(f"cannot build: {line}")
+
+
+def xla_table(specs: str, batch: str, optimizer: str) -> None:
+    """Predicted (fit_xla) against XLA's memory_analysis of the compiled training step, per spec."""
+    from archcalc.build.jax import YNN_FUSION_OFF, measure_graph  # before jax: sets XLA_FLAGS
+    from archcalc.fit_xla import fit as fit_xla
+
+    print(f"XLA:CPU convolution fusion off: {YNN_FUSION_OFF}")
+    print("| spec | batch | optimizer | XLA argument MiB | XLA temp MiB | XLA peak MiB | predicted MiB | error | "
+          "predicted peak at |")
+    print("|:---|---:|:---|---:|---:|---:|---:|---:|:---|")
+    errors, cannot = [], []
+    for name in specs.split(","):
+        graph = archcalc.expand(archcalc.load(name))
+        for b in (int(v) for v in batch.split(",")):
+            report = archcalc.cost(graph, batch=b, profile="xla")
+            for opt in optimizer.split(","):
+                t = time.time()
+                try:
+                    m = measure_graph(graph, batch=b, optimizer=opt)
+                except archcalc.BuildError as e:
+                    cannot.append(f"{name}: {e}")
+                    break
+                f = fit_xla(report, batch=b, optimizer=opt)
+                err = relative_error(f.peak_bytes, m["peak_bytes"])
+                errors.append(abs(err))
+                print(f"| {name} | {b} | {opt} | {m['argument_bytes'] / 2**20:,.1f} | {m['temp_bytes'] / 2**20:,.1f} | "
+                      f"{m['peak_bytes'] / 2**20:,.1f} | {f.peak_bytes / 2**20:,.1f} | {100 * err:+.1f}% | {f.phase} | "
+                      f"<!-- {time.time() - t:.0f}s -->", flush=True)
+    if errors:
+        print(f"\n{len(errors)} steps: mean |error| {100 * sum(errors) / len(errors):.1f}%, worst {100 * max(errors):.1f}%, "
+              f"within 10%: {sum(e < 0.10 for e in errors)} of {len(errors)}")
     for line in cannot:
         print(f"cannot build: {line}")
 

@@ -13,7 +13,7 @@ from importlib import import_module
 
 from ..spec import SpecError
 
-FRAMEWORKS = {"torch": "torch", "pytorch": "torch"}  # name -> module of this package
+FRAMEWORKS = {"torch": "torch", "pytorch": "torch", "jax": "jax"}  # name -> module of this package
 
 
 class BuildError(SpecError):
@@ -23,7 +23,8 @@ class BuildError(SpecError):
 def build(spec_or_graph, framework: str = "torch", **options):
     """A framework model of ``spec_or_graph`` (a Spec, a Graph, or a bundled name or path).
 
-    Options are the builder's (torch: ``input_shape``, ``aux``, ``dropout``); see its module."""
+    Options are the builder's (torch: ``input_shape``, ``aux``, ``dropout``; jax: ``input_shape``, ``aux``,
+    ``seed``, ``abstract``); see its module."""
     if framework not in FRAMEWORKS:
         raise BuildError(f"unknown framework {framework!r}; known: {', '.join(sorted(FRAMEWORKS))}")
     from ..expand import expand
