@@ -84,6 +84,7 @@ def test_ignoring_rf_and_jump_leaves_the_seven_rows_that_really_change():
     text = cli("resnet50", "resnet50_tv", "--ignore", "rf,jump").stdout
     assert "~  conv3_x_1/main/conv1" in text and "25.7M -> 102.8M" in text and "s: 2 -> 1" in text
     assert "+231,211,008" in text and "1.0599x" in text
+    assert " RF " not in text.splitlines()[2]  # what is not compared is not shown by default
     everything = cli("resnet50", "resnet50_tv").stdout
     assert "72 of them differ only in receptive field or jump" in everything
 

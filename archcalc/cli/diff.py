@@ -26,7 +26,7 @@ DEFAULT_COLUMNS = "path,type,out,params,macs,out_elems,saved_elems,rf"
                    "macs, other_ops, out_elems, saved_elems, rf, jump (e.g. rf,jump).")
 @click.option("--all", "all_rows", is_flag=True, help="Also show the rows that are the same.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the networks differ, 0 when they do not (as git diff).")
-@click.option("--width", type=int, help="Table width in characters (default: the terminal's).")
+@click.option("--width", type=click.IntRange(min=1), help="Table width in characters (default: the terminal's).")
 def command(spec_a, spec_b, variants, input_shape, batch, dtype, depth, fmt, columns, ignore, all_rows, exit_code, width):
     """Per-layer and total differences of SPEC_A and SPEC_B, rows aligned by path.
 
@@ -48,8 +48,11 @@ def command(spec_a, spec_b, variants, input_shape, batch, dtype, depth, fmt, col
     if len(variants) > 2:
         raise click.BadParameter("give --variant once (both specs) or twice (A's, then B's)", param_hint="--variant")
     variant_a, variant_b = (variants * 2)[:2] if variants else (None, None)
+    ignored = [k.strip() for k in ignore.split(",") if k.strip()]
+    if not columns:  # the default columns leave out what is not compared
+        columns = ",".join(c for c in DEFAULT_COLUMNS.split(",") if c not in ignored)
     try:
-        cols = parse_columns(columns or DEFAULT_COLUMNS)
+        cols = parse_columns(columns)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--columns") from None
     reports = []
@@ -64,7 +67,7 @@ def command(spec_a, spec_b, variants, input_shape, batch, dtype, depth, fmt, col
         label_a, label_b = f"{label_a} (A)", f"{label_b} (B)"
     try:
         d = diff(a, b, rows_a=collapse(a, depth) if depth else None, rows_b=collapse(b, depth) if depth else None,
-                 label_a=label_a, label_b=label_b, ignore=[k.strip() for k in ignore.split(",") if k.strip()])
+                 label_a=label_a, label_b=label_b, ignore=ignored)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--ignore") from None
     click.echo(render(d, cols, fmt, all_rows=all_rows, width=width), nl=False)
