@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .analysis import analyze as _analyze
 from .build import build as _build
 from .report import Report
-from .spec import Spec, load as _load
+from .spec import Spec, SpecError, load as _load
 
 # check.py, fit.py and teach/ are imported when their function runs, not by `import archcalc`
 # (archcalc/__init__.py keeps archcalc.check and archcalc.fit the functions when they are).
@@ -61,8 +61,25 @@ def analyze(spec: Spec | str | os.PathLike[str], *, input_shape: Sequence[int] |
     (``fp32``, ``fp16``, ``bf16``, ``int8``) scale only the byte figures; ``strict`` makes a
     non-integer output size an error; ``profile`` names the framework whose memory model applies
     (``pytorch``, the default; ``archcalc.profiles.PROFILES`` lists them). Raises `SpecError`."""
-    return _analyze(_spec(spec), input_shape=None if input_shape is None else tuple(input_shape), batch=batch,
-                    dtype=dtype, strict=strict, profile=profile)
+    s = _spec(spec)
+    return _analyze(s, input_shape=_input_shape(input_shape, s), batch=batch, dtype=dtype, strict=strict,
+                    profile=profile)
+
+
+def _input_shape(shape, spec: Spec) -> tuple | None:
+    # Checked here as spec.py checks a spec's `input:`: a string, floats or bools would otherwise fail
+    # (or pass) deep inside the analysis.
+    if shape is None:
+        return None
+    from .shape import ShapeError, parse_shape
+
+    try:
+        dims = parse_shape(shape) if isinstance(shape, str) else tuple(shape)
+    except (ShapeError, TypeError):
+        dims = ()
+    if len(dims) not in (1, 3) or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
+        raise SpecError(f"input_shape must be (C, H, W) or (N,) with positive integers, got {shape!r}", file=spec.file)
+    return dims
 
 
 @dataclass(frozen=True)
@@ -119,8 +136,14 @@ def answer(spec: Spec | Report | str | os.PathLike[str], layer: str, quantity: s
     ``0.7 GFLOP``, ``784 KB``). A `Report` is judged as it is; a spec is analysed first with
     ``input_shape``, ``batch`` and ``dtype``. Raises `SpecError` for a bad spec and
     ``TeachError`` (a ``ValueError``) for an unknown layer or quantity or an unreadable value."""
+    from .teach import TeachError
     from .teach.answer import check_answer
 
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    for name, text in (("layer", layer), ("quantity", quantity), ("value", value)):
+        if not isinstance(text, str):
+            raise TeachError(f"{name} must be a string, got {text!r}")
     report = spec if isinstance(spec, Report) else analyze(spec, input_shape=input_shape, batch=batch, dtype=dtype)
     return check_answer(report, layer, quantity, value)
 
@@ -146,6 +169,8 @@ def fit(spec: Spec | str | os.PathLike[str], *, batch: int = 32, gpu: str | None
     if gpu is not None and memory is not None:
         raise ValueError("give gpu or memory, not both")
     capacity = find(gpu).memory if gpu is not None else parse_bytes(memory) if isinstance(memory, str) else memory
+    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
+        raise ValueError(f"memory must be a positive number of bytes or a size such as '24GiB', got {memory!r}")
     if dtype not in ACTIVATION_DTYPE:
         raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(ACTIVATION_DTYPE)}")
     report = analyze(spec, input_shape=input_shape, batch=batch, dtype=ACTIVATION_DTYPE[dtype])

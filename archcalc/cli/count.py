@@ -26,7 +26,7 @@ def command(spec, names, input_shape, variant, fmt):
     from ..spec import SpecError
 
     wanted = list(PRESETS) if names == "all" else [n.strip() for n in names.split(",") if n.strip()]
-    unknown = [n for n in wanted if n not in PRESETS]
+    unknown = [n for n in wanted if n not in PRESETS] or ([] if wanted else [repr(names)])
     if unknown:
         raise click.BadParameter(f"unknown preset {', '.join(unknown)}; known: {', '.join(PRESETS)}, all",
                                  param_hint="--preset")

@@ -26,7 +26,7 @@ DEFAULT_COLUMNS = "path,type,out,params,macs,out_elems,saved_elems,rf"
                    "macs, other_ops, out_elems, saved_elems, rf, jump (e.g. rf,jump).")
 @click.option("--all", "all_rows", is_flag=True, help="Also show the rows that are the same.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when the networks differ, 0 when they do not (as git diff).")
-@click.option("--width", type=click.IntRange(min=1), help="Table width in characters (default: the terminal's).")
+@click.option("--width", type=int, help="Table width in characters (default: the terminal's).")
 def command(spec_a, spec_b, variants, input_shape, batch, dtype, depth, fmt, columns, ignore, all_rows, exit_code, width):
     """Per-layer and total differences of SPEC_A and SPEC_B, rows aligned by path.
 

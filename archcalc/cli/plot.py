@@ -41,11 +41,13 @@ def command(specs, out, compare, input_shape, batch, dtype, depth, variant, pane
             items = []
             for name in specs:
                 spec = load(name)
+                # analysed first: a broken spec's own error (file:line: layer) beats "no accuracy:"
+                report = analyze(spec, input_shape=input_shape, batch=batch, dtype=dtype)
                 if not spec.accuracy:
                     raise SpecError(f"{spec.name}: no accuracy: key (published top-1 with its source), "
                                     "so it cannot be placed on the accuracy chart", file=spec.file,
                                     line=spec.lines.get("name"))
-                items.append((analyze(spec, input_shape=input_shape, batch=batch, dtype=dtype), spec.accuracy))
+                items.append((report, spec.accuracy))
             fig = compare_chart(items)
         else:
             if len(specs) != 1:

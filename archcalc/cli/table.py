@@ -64,6 +64,8 @@ def command(spec, input_shape, batch, dtype, depth, fmt, columns, strict, width,
 
         def parse(text):
             return parse_view(text, view)
+    if style and fmt != "table":
+        raise click.BadParameter(f"a lecture style is printed as text; not with --format {fmt}", param_hint="--style")
     if preset:
         from ..presets import PRESETS
 

@@ -71,6 +71,8 @@ def parse_columns(text: str | None) -> list[Column]:
     if not text:
         return [COLUMNS[k] for k in DEFAULT_COLUMNS]
     keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise ValueError(f"no column named in {text!r}; known: {', '.join(COLUMNS)}")
     for k in keys:
         if k in RENAMED:
             raise ValueError(f"column {k!r} is now called {RENAMED[k]!r}")

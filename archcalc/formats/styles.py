@@ -82,8 +82,10 @@ def byte_unit(unit: str) -> tuple[int, str]:
 def parse(text: str | None, view: View = View()) -> list[Column]:
     """``--columns`` with ``KEY:UNIT`` and ``KEY:%`` items, then the view's changes."""
     items = [k.strip() for k in (text or "").split(",") if k.strip()]
+    if view.units:
+        byte_unit(view.units)  # refused even when no byte column is shown: a typo is not ignored
     if not items:
-        return apply_view(parse_columns(None), view)
+        return apply_view(parse_columns(text), view)
     out = []
     for item in items:
         key, _, unit = item.partition(":")
@@ -180,6 +182,21 @@ def _span(rows, key: str, report) -> tuple:
 
 def hide(rows, types) -> list:
     return [r for r in rows if r.type not in types]
+
+
+def row_types(names) -> tuple[str, ...]:
+    """``--hide``/``--subtotal`` names as the rows' types (``linear`` is ``fc``); an unknown name is
+    a ValueError, not an empty subtotal or nothing hidden."""
+    from ..rules import known_types, lookup
+
+    unknown = [n for n in names if lookup(n) is None]
+    if unknown:
+        raise ValueError(f"unknown layer type {unknown[0]!r}; known: {', '.join(known_types())}")
+    return tuple(lookup(n).name for n in names)
+
+
+def _typed(view: View) -> View:
+    return replace(view, hide=row_types(view.hide), subtotals=row_types(view.subtotals))
 
 
 def subtotal_line(report, label: str, rows, view: View) -> str:
@@ -387,7 +404,7 @@ def render_style(name: str, report, rows, view: View = View(), lecture=()) -> st
     if name not in STYLES:
         raise ValueError(f"unknown style {name!r}; known: {', '.join(STYLES)}")
     style = STYLES[name]
-    v = style_view(style, view)
+    v = style_view(style, _typed(view))
     shown = table_rows(report, rows, v)
     text = style.render(report, shown, lecture, v)
     extra = footer_lines(report, shown, v)
@@ -396,6 +413,7 @@ def render_style(name: str, report, rows, view: View = View(), lecture=()) -> st
 
 def render_view(fmt: str, report, rows, columns, view: View, render, **options) -> str:
     """A plain table with the general options: rows chosen and hidden, subtotals under it."""
+    view = _typed(view)
     shown = table_rows(report, rows, view)
     text = render(fmt, report, shown, columns, **options)
     extra = footer_lines(report, shown, view) if fmt in ("table", "md") else []
