@@ -46,6 +46,7 @@ def shape_option(ctx, param, value):
 COMMANDS = {
     "table": "table", "list": "list_", "check": "check", "compare": "compare",  # analysis
     "diff": "diff",
+    "import": "import_",  # an ONNX file or a torch module as a spec (importers/)
     "count": "count",  # what FLOP-counting tools print, side by side (presets.py)
     "answer": "answer", "explain": "explain", "quiz": "quiz",  # the lecture companion
     "fit": "fit", "measure": "measure", "gpus": "gpus",  # GPU memory
