@@ -17,7 +17,7 @@ from fractions import Fraction
 from .analysis import analyze
 from .formats.styles import lecture_flop, select
 from .report import _storage, weighted_depth
-from .spec import load
+from .spec import SpecError, load
 
 FIGURES = ("params", "weight_params", "macs", "flop", "depth", "out_elems", "out_bytes", "saved_elems", "saved_bytes")
 TITLES = {"params": "params", "weight_params": "weights", "macs": "MACs", "flop": "lecture flop",
@@ -35,7 +35,9 @@ class Item:
 
 def parse_item(text: str) -> tuple[str, str | None]:
     spec, sep, rows = text.partition(":")
-    return spec, (rows or None) if sep else None
+    if sep and not rows.strip():
+        raise SpecError(f"{text!r} names no rows after the colon: give FIRST..LAST (or leave out the colon)")
+    return spec, rows if sep else None
 
 
 def figures(text: str, *, input_shape=None, dtype: str = "fp32") -> Item:

@@ -677,6 +677,8 @@ def _may_be_path(name_or_path: str) -> bool:
 def load(name_or_path: str, variant: str | None = None) -> Spec:
     """Load a bundled spec by name (``vgg16``, ``resnet101``) or a YAML file by path (``variant``
     picks a member of the family the file declares)."""
+    if not str(name_or_path).strip():
+        raise SpecError("no spec given: a bundled name (archcalc list) or a path to a YAML file")
     if _may_be_path(name_or_path):
         from pathlib import Path
 

@@ -232,27 +232,26 @@ def test_subtotal_takes_a_layer_types_other_name():
 # Defects in modules this sweep does not own (see the report): each flips to XPASS when fixed.
 
 
-@pytest.mark.xfail(strict=True, reason="spec.py load(''): an empty SPEC is read as the directory '.' "
-                                       "('archcalc: .: cannot read spec: Is a directory')")
 def test_empty_spec_name_is_named():
     result = _run(["table", ""])
     assert result.exit_code == 2 and "Is a directory" not in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="compare.py: 'lenet5:' (a range with nothing after the colon) is taken "
-                                       "as the whole network, exit 0")
 def test_compare_empty_range_is_refused():
     assert _run(["compare", "lenet5:"]).exit_code == 2
 
 
-@pytest.mark.xfail(strict=True, reason="cli/fit.py: --memory 0 is accepted ('does not fit in 0.00 GiB', exit 0)")
 def test_fit_zero_memory_is_refused():
     assert _run(["fit", "lenet5", "--memory", "0"]).exit_code == 2
 
 
-@pytest.mark.xfail(strict=True, reason="cli/fit.py: --checkpoint '' is taken as no checkpointing, exit 0")
 def test_fit_empty_checkpoint_is_refused():
     assert _run(["fit", "lenet5", "--checkpoint", ""]).exit_code == 2
+
+
+def test_fit_no_cuda_refuses_a_workspace():
+    result = _run(["fit", "lenet5", "--memory", "1GiB", "--no-cuda", "--workspace", "1GB"])
+    assert result.exit_code == 2 and "--no-cuda" in result.stderr
 
 
 # ---------------------------------------------------------------- the Python API

@@ -54,6 +54,10 @@ def command(spec, gpu, memory, batch, max_batch, optimizer, inference, dtype, fr
         fail("--checkpoint, --gpus, --parallel, --zero and --roofline are modelled for --framework torch only")
     if roofline and not gpu:
         fail("--roofline needs --gpu (the card's bandwidth and peak throughput)")
+    if checkpoint is not None and not checkpoint.strip():
+        fail("--checkpoint needs sqrt, blocks or block paths (PATH,...)")
+    if no_cuda and (workspace or context):
+        fail("--no-cuda counts tensor bytes only: no --workspace or --context with it")
     capacity = None
     title = card = None
     try:
@@ -62,6 +66,8 @@ def command(spec, gpu, memory, batch, max_batch, optimizer, inference, dtype, fr
             capacity, title = card.memory, card.title
         elif memory:
             capacity = parse_bytes(memory)
+            if capacity <= 0:
+                fail(f"--memory must be a positive size, got {memory!r}")
         constants = with_constants(EXACT if no_cuda else CUDA,
                                    cudnn_workspace=parse_bytes(workspace) if workspace else None,
                                    cuda_context=parse_bytes(context) if context else None)
