@@ -333,8 +333,6 @@ def test_import_bad_target_is_one_line(target, message):
     _assert_one_line(_run(["import", target]), "archcalc: ", message)
 
 
-@pytest.mark.xfail(strict=True, reason="importers/onnx.py:63 read: an empty .onnx file raises StopIteration "
-                                       "(next() over no graph inputs), a traceback")
 def test_import_empty_onnx_file_is_one_line(tmp_path):
     pytest.importorskip("onnx")
     empty = tmp_path / "empty.onnx"
@@ -343,8 +341,6 @@ def test_import_empty_onnx_file_is_one_line(tmp_path):
 
 
 @pytest.mark.torch
-@pytest.mark.xfail(strict=True, reason="cli/import_.py:29: -o into a folder that does not exist raises "
-                                       "FileNotFoundError from open(), a traceback")
 def test_import_output_that_cannot_be_written(tmp_path):
     (tmp_path / "tiny.py").write_text("import torch\n\ndef net():\n    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))\n")
     sys.path.insert(0, str(tmp_path))

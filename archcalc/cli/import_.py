@@ -26,7 +26,10 @@ def command(target, input_shape, name, output):
         extra = "onnx" if target.endswith(".onnx") else "torch"
         fail(f"{target}: archcalc import needs {e.name} (pip install 'archcalc[{extra}]')")
     if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            fail(f"{output}: cannot write the spec: {e.strerror}")
     else:
         click.echo(text, nl=False)

@@ -60,7 +60,9 @@ class _Reader(Patterns):
 
     def read(self) -> list[Layer]:
         inits = set(self.const)
-        x = next(i for i in self.graph.input if i.name not in inits)  # the data comes first, then any weights
+        x = next((i for i in self.graph.input if i.name not in inits), None)  # the data first, then any weights
+        if x is None:
+            raise UnsupportedOp("the ONNX graph has no data input (an empty or truncated file?)", file=self.file)
         self.layers.append(Layer(0, "input", {}, [], self.shapes[x.name][1:], x.name))
         self.of[x.name] = 0
         for node in self.graph.node:
