@@ -78,6 +78,18 @@ def test_checkpoint_errors_name_the_problem():
 # ---------------------------------------------------------------- checkpointing: PyTorch
 
 
+def _run_rows(gm, values, lo, hi):
+    """Rows lo..hi of ``gm`` (archcalc.build's GraphModule) as its forward runs them, each tensor
+    dropped after its last reader; ``values`` holds what the rows read from before ``lo``."""
+    for i in range(lo, hi + 1):
+        ins = gm._inputs[i]
+        layer = gm.layers[gm._keys[i]]
+        values[i] = layer(values[ins[0]]) if len(ins) == 1 else layer(*[values[j] for j in ins])
+        for j in gm._free[i]:
+            values[j] = None
+    return values[hi]
+
+
 def _checkpointed(gm, segs):
     """``gm`` (archcalc.build's GraphModule) with rows a+1..b of each segment run under
     torch.utils.checkpoint (non-reentrant), the rest as GraphModule runs them."""
@@ -87,13 +99,7 @@ def _checkpointed(gm, segs):
     starts = dict(segs)
 
     def run(values, lo, hi):
-        for i in range(lo, hi + 1):
-            ins = gm._inputs[i]
-            layer = gm.layers[gm._keys[i]]
-            values[i] = layer(values[ins[0]]) if len(ins) == 1 else layer(*[values[j] for j in ins])
-            for j in gm._free[i]:
-                values[j] = None
-        return values[hi]
+        return _run_rows(gm, values, lo, hi)
 
     class Checkpointed(torch.nn.Module):
         def __init__(self):
@@ -314,13 +320,7 @@ def _measure_part(graph, batch, lo, hi, last):
             def forward(self, x):
                 values = [None] * len(gm._keys)
                 values[lo - 1] = x
-                for i in range(lo, hi + 1):
-                    ins = gm._inputs[i]
-                    layer = gm.layers[gm._keys[i]]
-                    values[i] = layer(values[ins[0]]) if len(ins) == 1 else layer(*[values[j] for j in ins])
-                    for j in gm._free[i]:
-                        values[j] = None
-                return values[hi]
+                return _run_rows(gm, values, lo, hi)
 
         part = Part()
         x = torch.randn((batch, *graph.nodes[lo - 1].cost.out), requires_grad=lo > 1)
