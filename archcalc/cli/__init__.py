@@ -67,7 +67,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="archcalc")
+@click.version_option(package_name="archcalc", prog_name="archcalc")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE", envvar="ARCHCALC_LIMITS",
               help="Raise a bound on what a spec may cost (docs/limits.md); repeatable. "
                    "Env: ARCHCALC_LIMITS (space-separated).")
