@@ -97,10 +97,11 @@ def check(spec: Spec, budget: list | None = None) -> list[Outcome]:
     if budget is None:
         budget = new_budget()
     outcomes: list[Outcome] = []
-    if not cases(spec):
+    todo = cases(spec)
+    if not todo:
         _spend(spec, budget, spec.lines.get("layers", 0))
         analyze(spec, budget=budget)  # nothing to compare, but a spec that does not analyze is bad input
-    for i, case in enumerate(cases(spec)):
+    for i, case in enumerate(todo):
         _spend(spec, budget, line_of(case, spec.lines.get("expect", 0)))
         case_spec = spec
         if case.get("defaults"):

@@ -11,6 +11,7 @@ Every error names the file, the line and the layer path. Expansion is linear in 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from . import rules
@@ -338,8 +339,10 @@ class _Expander:
         if type_name in SCOPES:
             return self.side(type_name, label, value, line, flow, scope)
         r = rules.lookup(type_name)
-        if isinstance(value, dict) and not (r is not None and r.merge) and not self._present(value, scope, line, where):
-            return flow  # `when:` false or `times: 0`, decided before the type must exist (`- $act: {when: ...}`)
+        if isinstance(value, dict) and not (r is not None and r.merge):
+            value = self._decide(value, scope, line, where)
+            if value is None:
+                return flow  # `when:` false or `times: 0`, decided before the type must exist (`- $act: {when: ...}`)
         entry = self.blocks.get(type_name) if r is None else None  # a block cannot be named like a rule
         if r is not None and r.name == "input":
             raise self.fail("the input is set by `input: [C, H, W]` at the top, not as a layer", line, where, scope.file)
@@ -385,12 +388,23 @@ class _Expander:
                 flow = self.layer(r, name, inst_args, line, flow, scope)
         return flow
 
-    def _present(self, value: dict, scope: Scope, line: int, where: str) -> bool:
+    def _decide(self, value: dict, scope: Scope, line: int, where: str) -> dict | None:
+        """None if the item is left out (`when:` false or `times: 0`), else the item with its `when:`
+        and `times:` evaluated, so that evaluating its arguments does not evaluate them again."""
+        if "when" not in value and "times" not in value:  # most items: nothing to decide
+            return value
         when = self.subst(value.get("when", True), scope, line)
         times = self.subst(value.get("times", 1), scope, line)
         if not isinstance(when, bool):
             raise self.fail(f"when must be a condition that is true or false, got {when!r}", line, where, scope.file)
-        return bool(when) and times != 0
+        if not when or times == 0:
+            return None
+        decided = Map(value)
+        decided.line, decided.key_lines = line_of(value), getattr(value, "key_lines", {})
+        for key, result in (("when", when), ("times", times)):
+            if key in value:
+                decided[key] = result
+        return decided
 
     def instance_names(self, type_name: str, label: str | None, times: int, scope: Scope) -> list[str]:
         if label is None:
@@ -531,9 +545,14 @@ def subst(value, env: dict, fail):
     itself (no copy, which would only equal it)."""
     if isinstance(value, str):
         return evaluate(value, env, fail) if "$" in value else value
-    if value.__class__ is Map and all(v.__class__ is not str or "$" not in v for v in value.values()) \
-            and not any(v.__class__ in _NESTED for v in value.values()):
-        return value  # the common case, a mapping of plain words and numbers
+    if value.__class__ in _ATOMS:  # a number, true/false or ~: most values of a mapping substituted below
+        return value
+    if value.__class__ is Map:
+        for v in value.values():
+            if v.__class__ in _NESTED or (v.__class__ is str and "$" in v):
+                break
+        else:
+            return value  # the common case, a mapping of plain words and numbers
     if not has_dollar(value):
         return value
     if isinstance(value, dict):
@@ -616,12 +635,13 @@ def _item_keys(value, type_name: str, fail):
     return args, times, first, when, source
 
 
+_INDEX = re.compile(r"\$i\b")
+
+
 def _uses_index(value: dict) -> bool:
     """Whether an item's arguments (besides times/first/when/from) mention `$i`."""
-    import re
-
-    text = repr({k: v for k, v in value.items() if k not in ("times", "first", "when", "from")})
-    return re.search(r"\$i\b", text) is not None
+    text = repr(value if _ITEM_KEYS.isdisjoint(value) else {k: v for k, v in value.items() if k not in _ITEM_KEYS})
+    return "$i" in text and _INDEX.search(text) is not None
 
 
 def _input_vars(shape: Shape) -> dict:

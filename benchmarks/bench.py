@@ -1,12 +1,14 @@
 """archcalc benchmarks: prints figures and PASS/MISS against each target. No asserts.
 
     python benchmarks/bench.py                 # everything
-    python benchmarks/bench.py specs cli       # some sections: specs, cli, scale
+    python benchmarks/bench.py specs cli       # some sections: specs, check, cli, scale, graph
     python benchmarks/bench.py --quick         # fewer repeats, scale sizes up to 10,000
     python benchmarks/bench.py --profile scale # cProfile of the largest generated network
 
 Targets (docs/performance.md records the figures and the machine):
   specs  load + analyze every bundled spec, min of N repeats of the whole set     < 50 ms
+  check  `archcalc check` of the whole library in process (every member's expect:  < 1 s
+         cases, each analysed at its own input; not the lecture catalogue)
   cli    `archcalc table vgg16` to a pipe, median wall time                       < 1.5 x the
          import floor `python -c "import click, rich, yaml"`; numpy never imported
   scale  generated 100,000-layer networks, parse + analyze                        < 2 s, and
@@ -120,6 +122,48 @@ def bench_specs(repeats: int) -> bool:
     ok = total < SPECS_TARGET_S
     print(f"   all {len(names)} specs together: {ms(total)} CPU ({ms(wall).strip()} wall), {sum(rows.values())} rows, "
           f"{total / sum(rows.values()) * 1e6:.0f} us/row   target < {SPECS_TARGET_S * 1e3:.0f} ms: {verdict(ok)}")
+    return ok
+
+
+CHECK_TARGET_S = 1.0
+
+
+def bench_check(repeats: int) -> bool:
+    """What `archcalc check` does without SPECS, in process and without the catalogue: load every
+    bundled spec (family files read cold, as in a fresh process) and run each of its expect: cases,
+    the members of one file sharing a check_nodes budget."""
+    from archcalc.check import check
+
+    try:
+        from archcalc.check import new_budget
+    except ImportError:  # an archcalc from before the check_nodes budget
+        new_budget = None
+    names = archcalc.bundled_names()
+    counts = {}
+
+    def check_all():
+        archcalc.spec._PARSED.clear()
+        budgets: dict = {}
+        total = failed = analyses = 0
+        for name in names:
+            spec = archcalc.load(name)
+            if new_budget is None:
+                outcomes = check(spec)
+            else:
+                outcomes = check(spec, budget=budgets.setdefault(spec.file, new_budget()))
+            total += len(outcomes)
+            failed += sum(1 for o in outcomes if not o.ok)
+            expect = spec.expect
+            analyses += max(1, len(expect)) if isinstance(expect, list) else 1
+        counts.update(total=total, failed=failed, analyses=analyses)
+
+    t = best_of(check_all, repeats)
+    wall = LAST_WALL
+    ok = t < CHECK_TARGET_S
+    print(f"\n== 5. `archcalc check` of every bundled spec, in process ({len(names)} specs, {counts['analyses']} analyses; "
+          f"CPU time, min of {repeats} repeats)")
+    print(f"   {counts['total'] - counts['failed']} of {counts['total']} expected numbers reproduced: {ms(t)} CPU "
+          f"({ms(wall).strip()} wall)   target < {CHECK_TARGET_S:.0f} s: {verdict(ok)}")
     return ok
 
 
@@ -386,7 +430,7 @@ def bench_scale(sizes: list[int], repeats: int, profile: bool) -> bool:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("sections", nargs="*", metavar="{specs,cli,scale,graph}", help="default: all four")
+    ap.add_argument("sections", nargs="*", metavar="{specs,check,cli,scale,graph}", help="default: all five")
     ap.add_argument("--quick", action="store_true", help="fewer repeats; scale sizes up to 10,000")
     ap.add_argument("--repeats", type=int, help="repeats per figure (default 20, --quick 5)")
     ap.add_argument("--sizes", help="comma-separated layer counts for section 3")
@@ -394,11 +438,11 @@ def main(argv=None) -> int:
     ap.add_argument("--package-dir", type=Path, default=REPO,
                     help="benchmark the archcalc package in this folder instead (to compare two versions)")
     args = ap.parse_args(argv)
-    bad = [s for s in args.sections if s not in ("specs", "cli", "scale", "graph")]
+    bad = [s for s in args.sections if s not in ("specs", "check", "cli", "scale", "graph")]
     if bad:
-        ap.error(f"unknown section {bad[0]!r}; sections: specs, cli, scale, graph")
+        ap.error(f"unknown section {bad[0]!r}; sections: specs, check, cli, scale, graph")
     _import_archcalc(args.package_dir)
-    sections = args.sections or ["specs", "cli", "scale", "graph"]
+    sections = args.sections or ["specs", "check", "cli", "scale", "graph"]
     repeats = args.repeats or (5 if args.quick else 20)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000])
@@ -413,6 +457,8 @@ def main(argv=None) -> int:
     results = {}
     if "specs" in sections:
         results["specs"] = bench_specs(repeats)
+    if "check" in sections:
+        results["check"] = bench_check(max(3, repeats // 4))
     if "cli" in sections:
         results["cli"] = bench_cli(max(repeats, 11))
     if "scale" in sections:
