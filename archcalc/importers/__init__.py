@@ -59,6 +59,10 @@ def to_spec(layers: list[Layer], *, name: str, source: str) -> str:
 def import_model(target: str, *, input_shape: tuple | None = None, name: str | None = None) -> str:
     """The spec text for ``target``: a ``.onnx`` file, ``torchvision:NAME`` or ``module:factory``."""
     if target.endswith(".onnx"):
+        import os
+
+        if not os.path.isfile(target):  # said before asking for the onnx extra
+            raise SpecError("no such file", file=target)
         from .onnx import read_onnx
 
         layers, default_name = read_onnx(target)
