@@ -150,8 +150,21 @@ def apply(r: Rule, x, args: dict) -> Cost:
         raise RuleError(str(e)) from None
     if not cost.parts:  # one operation: the rule itself
         xs = tuple(x.values()) if r.merge else x
-        cost = replace(cost, parts=(Part(r.name, xs, cost.out, tuple(_part_args(r, args))),))
+        part_args = tuple(_part_args(r, args)) + uneven_padding(cost.window)
+        cost = replace(cost, parts=(Part(r.name, xs, cost.out, part_args),))
     return cost
+
+
+def uneven_padding(window) -> tuple:
+    """``(("pad", (top, bottom, left, right)),)`` when a window's padding differs from side to side
+    (TensorFlow's `same` at stride 2, `[t, b, l, r]`), else ``()``: a framework that pads only
+    evenly must copy the input padded first, and a profile may need to say so."""
+    if window is None:
+        return ()
+    wh, ww = window
+    if wh.pad_lo == wh.pad_hi and ww.pad_lo == ww.pad_hi:
+        return ()
+    return (("pad", (wh.pad_lo, wh.pad_hi, ww.pad_lo, ww.pad_hi)),)
 
 
 def _part_args(r: Rule, args: dict):
@@ -328,7 +341,7 @@ def conv(x: Shape, *, out: int, k: Pair, s: Pair = 1, p: Padding = 0, d: Pair = 
         window=wins,
         steps=tuple(steps),
         warnings=tuple(warnings),
-        parts=(Part("conv", x, (out, h, w)),),
+        parts=(Part("conv", x, (out, h, w), uneven_padding(wins)),),
     )
     return _post(core, bn=bn, act=act, inplace=inplace)
 

@@ -160,13 +160,7 @@ def test_inference_peak_equals_memtracker(name):
     _inference_peak_check(name)
 
 
-# Conv MobileNet (full 3x3 convs, BN, ReLU): MemTracker's peak is 115,200 B (0.66 %) above archcalc's at
-# batch 2, at the BN of block2_1, where it also holds a tensor the size of conv1's output; not explained yet.
-UNEXPLAINED_INFERENCE_PEAK = {"mobilenet_v1_conv"}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="unexplained, see above"))
-                                  if n in UNEXPLAINED_INFERENCE_PEAK else n for n in archcalc.bundled_names()])
+@pytest.mark.parametrize("name", archcalc.bundled_names())
 def test_inference_peak_equals_memtracker_every_spec(name):
     _inference_peak_check(name)

@@ -222,12 +222,15 @@ def test_v1_last_depthwise_conv_has_stride_1():
 
 
 def torch_v1(alpha: float):
-    """Table 1 in PyTorch, as TF-slim builds it: conv, BN, ReLU everywhere but the fc. Padding 1 on
-    the 3x3s gives TF's SAME sizes (stride 2 on an even map: half)."""
+    """Table 1 in PyTorch, as TF-slim builds it: conv, BN, ReLU everywhere but the fc. TF's SAME
+    pads a stride-2 3x3 on an even map by 0 before and 1 after, which nn.Conv2d cannot: a port pads
+    with nn.ZeroPad2d first (a copy the conv then keeps for backward); stride 1 pads 1 and 1."""
     d = lambda c: max(int(c * alpha), 8)
 
     def cbr(cin, cout, k, s=1, g=1):
-        return [nn.Conv2d(cin, cout, k, s, k // 2, groups=g, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+        pad = [nn.ZeroPad2d((0, 1, 0, 1))] if s == 2 else []
+        conv = nn.Conv2d(cin, cout, k, s, 0 if s == 2 else k // 2, groups=g, bias=False)
+        return pad + [conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
     c = d(32)
     layers = cbr(3, c, 3, 2)

@@ -79,7 +79,8 @@ def _then(a: Memory, a_out, b: Memory) -> Memory:
         saved += (s,)
     alias = a.alias and b.alias
     return Memory(saved=saved, alias=alias, inplace=alias and (a.inplace or b.inplace),
-                  temp_elems=max(a.temp_elems, b.temp_elems) + (0 if b.alias else elems(a_out)),
+                  # a's own temporaries (an F.pad copy) are gone by the time b runs beside a's output
+                  temp_elems=max(a.temp_elems, b.temp_elems + (0 if b.alias else elems(a_out))),
                   scratch_elems=max(a.scratch_elems, b.scratch_elems),
                   scratch_fixed_bytes=max(a.scratch_fixed_bytes, b.scratch_fixed_bytes))
 

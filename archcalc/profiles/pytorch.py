@@ -33,15 +33,29 @@ VIEW = Memory(alias=True)
 
 
 def _keeps_input(part: Part) -> Memory:
+    padded = _padded(part)
+    if padded:  # F.pad's copy is what the window op reads and keeps; F.pad itself keeps nothing
+        return Memory(saved=(Saved("padded input (F.pad)", padded, "tmp0"),), temp_elems=padded)
     return Memory(saved=(Saved("input", elems(part.x), "input"),))
+
+
+def _padded(part: Part) -> int:
+    """Elements of the copy F.pad makes before a window op padded unevenly (nn.Conv2d and the pools
+    pad the same on both sides; TensorFlow's `same` at stride 2 does not), or 0."""
+    pad = part.arg("pad")
+    if pad is None:
+        return 0
+    c, h, w = part.x
+    t, b, left, right = pad
+    return c * (h + t + b) * (w + left + right)
 
 
 def _maxpool(part: Part) -> Memory:
     # nn.MaxPool2d runs max_pool2d_with_indices even under no_grad (the profiler shows it, and
     # MemTracker counts the int64 indices at inference): training keeps them, inference frees them.
-    return Memory(saved=(Saved("input", elems(part.x), "input"),
-                         Saved("argmax indices (int64)", elems(part.out), "tmp0", itemsize=8)),
-                  scratch_fixed_bytes=8 * elems(part.out))
+    kept = _keeps_input(part)
+    indices = Saved("argmax indices (int64)", elems(part.out), "tmp1" if kept.temp_elems else "tmp0", itemsize=8)
+    return Memory(saved=kept.saved + (indices,), temp_elems=kept.temp_elems, scratch_fixed_bytes=8 * elems(part.out))
 
 
 def _adaptive_avgpool(part: Part) -> Memory:
