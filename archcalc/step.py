@@ -248,6 +248,11 @@ class _Step:
                 led.add(("pgrad", i), "gradients", const=_div(full, p.shard[1]), tensors=max(_param_tensors(r), 1))
                 if p.shard[1] > 1:  # ZeRO-2: the layer's whole gradient until it is reduce-scattered
                     extra += (("gradients being reduced", 0, full - _div(full, p.shard[1])),)
+            mine = grads.get(i)
+            if len(r.cost.parts) > 1 and mine is not None:
+                # a fused row's activation (or BN) backward writes the gradient of its input, an
+                # intermediate the size of the row's output, while the incoming gradient is alive
+                led.moment(f"backward ({r.path})", extra + (("activation gradients", elems(r.out) * act, 0),))
             if self.row_tmp[i]:
                 # the row's own ops (BN, the activation) run their backward, freeing what they keep,
                 # before its first op allocates the gradient of the row's input
