@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..graph import Graph, Node
-from ..rules import ACTIVATIONS
+from ..rules import ACTIVATIONS, uneven_padding
 from . import BuildError
 
 CANNOT_BUILD = {
@@ -354,10 +354,11 @@ def _act(kind: str, inplace, slope: float = 0.01) -> nn.Module:
 
 def _padding(window) -> tuple[tuple[int, int] | None, tuple[int, int, int, int] | None]:
     """(symmetric padding, None) or (None, F.pad's (left, right, top, bottom))."""
-    wh, ww = window
-    if wh.pad_lo == wh.pad_hi and ww.pad_lo == ww.pad_hi:
-        return (wh.pad_lo, ww.pad_lo), None
-    return None, (ww.pad_lo, ww.pad_hi, wh.pad_lo, wh.pad_hi)
+    uneven = uneven_padding(window)
+    if not uneven:
+        return (window[0].pad_lo, window[1].pad_lo), None
+    top, bottom, left, right = uneven[0][1]
+    return None, (left, right, top, bottom)
 
 
 def _weighted(node: Node) -> nn.Module:

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from ..units import fmt_bytes
+
 from . import FORMAT_CHOICE, fail
 
 
@@ -116,7 +118,7 @@ def command(spec, gpu, memory, batch, max_batch, optimizer, inference, dtype, fr
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2**30:,.2f} GiB"
+    return fmt_bytes(n, "GiB", digits=2)
 
 
 def _text(d: dict, *, md: bool, show_max: bool) -> str:
