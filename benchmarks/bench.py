@@ -228,12 +228,23 @@ def _clean_install(tmp: Path) -> str:
     return os.pathsep.join([str(tmp), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
 
 
+_NEUTRAL: list[str] = []
+
+
+def _neutral_cwd() -> str:
+    """An empty directory of our own: the shared temp directory may hold a file named like a spec
+    (a file `vgg16` there is read as the spec), and `python -m` puts the cwd first on sys.path."""
+    if not _NEUTRAL:
+        _NEUTRAL.append(tempfile.mkdtemp(prefix="archcalc-bench-cwd-"))
+    return _NEUTRAL[0]
+
+
 def _run(cmd: list[str], env: dict, cwd: str | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds user + system) of one run of cmd, output to a pipe. Run from a
     neutral cwd: `python -m` puts the cwd first on sys.path, which would find the checkout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd or tempfile.gettempdir())
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd or _neutral_cwd())
     wall = time.perf_counter() - t0
     if done.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr.decode(errors='replace')}")
@@ -247,7 +258,7 @@ def _import_self_times(cmd_args: list[str], env: dict, flags: list[str]) -> dict
     for _ in range(3):
         err = subprocess.run([sys.executable, *flags, "-X", "importtime", *cmd_args], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=env, text=True, check=True,
-                             cwd=tempfile.gettempdir()).stderr
+                             cwd=_neutral_cwd()).stderr
         for line in err.splitlines():
             if line.startswith("import time:") and "self [us]" not in line:
                 own, _, name = line[len("import time:"):].split("|")
