@@ -7,6 +7,8 @@ report, which adds them up.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .gcpause import gc_paused
 from .graph import Graph
 from .report import Report, Row, build_report
@@ -38,6 +40,10 @@ def _rows(graph: Graph, memory) -> tuple[list[Row], list[int]]:
     jump = [(1, 1)] * len(nodes)
     rows: list[Row] = []
     kept: dict = {}  # storage -> the first node that keeps it for backward
+    # Autograd records a layer only if its output depends on a parameter or on an input that
+    # requires grad: a parameter-free layer on the caller's data (a lecture module's pool branch)
+    # keeps nothing and gets no gradient.
+    grad = [False] * len(nodes)
     mems: dict = {}  # id(cost) -> (cost, memory): nodes of a repeated layer share one Cost
     append = rows.append
     for node in nodes:
@@ -50,6 +56,9 @@ def _rows(graph: Graph, memory) -> tuple[list[Row], list[int]]:
             mems[id(c)] = (c, mem)
         ins = node.inputs
         nid = node.id
+        grad[nid] = c.params > 0 or any(grad[i] for i in ins) if ins else graph.input_requires_grad
+        if not grad[nid] and mem.saved:
+            mem = replace(mem, saved=())
         if len(ins) == 1:
             i = ins[0]
             r, j = rf[i], jump[i]
@@ -92,7 +101,7 @@ def _rows(graph: Graph, memory) -> tuple[list[Row], list[int]]:
                 t = tensor_in[int(s.of[5:] or 0)]
                 if t not in kept:
                     kept[t] = nid
-        append(Row(node, mem, r, j, tensor_in, out, inputs))
+        append(Row(node, mem, r, j, tensor_in, out, inputs, requires_grad=grad[nid]))
     return rows, storage_elems
 
 

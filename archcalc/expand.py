@@ -213,7 +213,8 @@ class _Expander:
         self.walk(self.spec.layers, flow, self.root)
         spec = self.spec
         return Graph(name=spec.name, source=spec.source, notes=spec.notes, file=spec.file, input=shape,
-                     nodes=tuple(self.nodes), scope_types=self.scope_types, outputs=self.outputs)
+                     nodes=tuple(self.nodes), scope_types=self.scope_types, outputs=self.outputs,
+                     input_requires_grad=spec.input_requires_grad)
 
     def find_later(self, shape: Shape, missing: _Unresolved) -> int | None:
         """The line of what ``missing`` names, when it names something after the reference."""

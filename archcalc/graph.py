@@ -46,6 +46,7 @@ class Graph:
     nodes: tuple[Node, ...]
     scope_types: dict = field(default_factory=dict)  # block instance, branch, group path -> kind
     outputs: dict = field(default_factory=dict)  # path of a block, branch or scope -> its output node id
+    input_requires_grad: bool = False  # the spec's: its input is an activation inside a larger network
 
     def node(self, key: str) -> Node | None:
         """A node by path."""

@@ -30,6 +30,7 @@ class Row:
     tensor_out: int  # the storage written (an in-place op or a view writes its input's)
     inputs: tuple[str, ...] = ()  # paths of the rows whose outputs this one reads
     links: int = 0  # a summed row's direct connections between its parts (see _links); 0 for one layer
+    requires_grad: bool = True  # its output depends on a parameter or on an input that requires grad
 
     name = property(lambda self: self.node.name)
     path = property(lambda self: self.node.path)
@@ -483,7 +484,7 @@ def _aggregate(path: str, members: list[Row], type_name: str) -> Row:
         rf=tuple(max(m.rf[i] for m in members) for i in range(2)),
         jump=tuple(max(m.jump[i] for m in members) for i in range(2)),
         tensor_in=members[0].tensor_in, tensor_out=last.tensor_out, inputs=members[0].inputs,
-        links=_links(path, members),
+        links=_links(path, members), requires_grad=any(m.requires_grad for m in members),
     )
 
 

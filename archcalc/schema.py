@@ -210,7 +210,11 @@ def _definitions() -> dict:
                    "description": "one case, or a list of cases"}
 
     top = {"name": {"type": "string", "minLength": 1}, "source": _ref("text"), "notes": _ref("text"),
-           "input": _ref("input"), "args": {"type": ["object", "null"], "description": "the spec's own $arguments"},
+           "input": _ref("input"),
+           "input_requires_grad": {"type": "boolean", "description": "the input is an activation inside a larger "
+                                   "network (a module), so layers on it keep what backward needs and its gradient "
+                                   "is computed; default false: the caller's data, as model(x)"},
+           "args": {"type": ["object", "null"], "description": "the spec's own $arguments"},
            "defaults": _ref("defaults"), "rounding": _ref("rounding"), "blocks": _ref("blocks"),
            "layers": _ref("layers"), "expect": _ref("expect")}
     # A key spec.py knows and this module does not yet is accepted with any value.

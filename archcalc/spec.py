@@ -316,11 +316,13 @@ class Spec:
     variants: dict = field(default_factory=dict)  # member name -> its overrides (a family in one file)
     family: str = ""  # the name of the file's first member, for a variant
     accuracy: dict | None = None  # published ImageNet accuracy: {top1, top5, source}; a variant's own, never inherited
+    # the input is an activation inside a larger network (a lecture's module), not the caller's data
+    input_requires_grad: bool = False
 
 
-TOP_KEYS = ("name", "source", "notes", "accuracy", "input", "args", "defaults", "rounding", "blocks", "layers", "expect",
+TOP_KEYS = ("name", "source", "notes", "accuracy", "input", "input_requires_grad", "args", "defaults", "rounding", "blocks", "layers", "expect",
             "variants")
-VARIANT_KEYS = ("source", "notes", "accuracy", "input", "args", "defaults", "rounding", "expect")
+VARIANT_KEYS = ("source", "notes", "accuracy", "input", "input_requires_grad", "args", "defaults", "rounding", "expect")
 ROUNDINGS = ("warn", "floor")
 BLOCK_KEYS = ("args", "body", "defaults", "notes", "rounding")
 INPUT_VARS = ("in", "in_h", "in_w")  # what a block body knows of its input ($in, $in_h, $in_w)
@@ -351,6 +353,13 @@ def _check_text(data: dict, key: str, file: str, line: int) -> str:
     if value is not None and not isinstance(value, str):
         raise _fail(f"{key} must be text", file, line)
     return (value or "").strip()
+
+
+def _check_flag(data: dict, key: str, file: str, line: int) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(f"{key} must be true or false, got {value!r}", file, line)
+    return value
 
 
 ACCURACY_KEYS = ("top1", "top5", "source")
@@ -459,6 +468,7 @@ def parse(text: str, file: str = "<spec>", variant: str | None = None) -> Spec:
         rounding=_check_rounding(data, file, lines.get("rounding", 0)),
         expect=data.get("expect"), lines=lines, variants=variants, family=name,
         accuracy=_check_accuracy(data, file, lines.get("accuracy", 0)),
+        input_requires_grad=_check_flag(data, "input_requires_grad", file, lines.get("input_requires_grad", 0)),
     )
     for member, overrides in variants.items():
         line = variants.key_lines.get(member, lines["variants"])
@@ -510,6 +520,8 @@ def _variant(base: Spec, name: str, overrides: Map) -> Spec:
         rounding=_check_rounding(overrides, file, lines.get("rounding", 0)) if "rounding" in overrides else base.rounding,
         variants=base.variants, family=base.name,
         accuracy=_check_accuracy(overrides, file, lines.get("accuracy", 0)),
+        input_requires_grad=(_check_flag(overrides, "input_requires_grad", file, lines.get("input_requires_grad", 0))
+                             if "input_requires_grad" in overrides else base.input_requires_grad),
     )
 
 

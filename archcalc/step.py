@@ -144,7 +144,7 @@ class Plan:
     train: bool = True
     segments: tuple = ()  # (a, b): rows a+1..b under torch.utils.checkpoint (archcalc/checkpoint.py)
     shard: tuple = (1, 1, 1)  # ZeRO: devices sharing the optimizer state, the gradients, the parameters
-    caller_input: bool = True  # rows[0] is the caller's x: alive all step, no gradient
+    caller_input: bool = True  # rows[0] is the caller's x: alive all step (a gradient only if it requires one)
     buckets: bool = False  # DDP's gradient buckets (gradient_as_bucket_view=False, the default)
 
 
@@ -263,9 +263,12 @@ class _Step:
             passes = r.mem.alias and not r.mem.inplace and not r.mem.train_copy or r.type in ("add", "concat", "identity")
             for node_id in r.node.inputs:
                 j = self.index.get(node_id)
-                if j is None or (j == 0 and p.caller_input) or j in grads:
-                    continue  # no gradient for the caller's input; a second contribution is summed in place
-                if passes and mine is not None:
+                if j is None or not rows[j].requires_grad or j in grads:
+                    continue  # no gradient for what needs none; a second contribution is summed in place
+                if j == 0 and p.caller_input:  # the caller's x.grad, a leaf's: it outlives the step
+                    led.add(("grad", 0), "activation gradients", per_sample=elems(rows[0].out) * act)
+                    grads[j] = ("grad", 0)
+                elif passes and mine is not None:
                     grads[j] = mine
                     shared[mine] += 1
                 else:

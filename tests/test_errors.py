@@ -110,7 +110,7 @@ layers:
 input: [3, 8, 8]
 layerz: []                       # <-
 layers: [relu]
-""", None, r"unknown top-level key 'layerz' \(did you mean 'layers'\?\); known: name, source, notes, accuracy, input, args, "
+""", None, r"unknown top-level key 'layerz' \(did you mean 'layers'\?\); known: name, source, notes, accuracy, input, input_requires_grad, args, "
         r"defaults, rounding, blocks, layers, expect, variants"),
     "missing-layers": ("""name: bad                        # <-
 input: [3, 8, 8]

@@ -55,8 +55,9 @@ SLOW = settings(max_examples=10000, deadline=None, suppress_health_check=[Health
 
 
 def spec_text(input_shape, layers) -> str:
-    """A spec as YAML text; each layer is (type, args). JSON flow mappings are valid YAML."""
-    lines = ["name: probe", f"input: {list(input_shape)}", "layers:"]
+    """A spec as YAML text; each layer is (type, args). JSON flow mappings are valid YAML. Its input
+    requires grad, as ``torch_saved``'s does: the layer is costed as inside a network."""
+    lines = ["name: probe", f"input: {list(input_shape)}", "input_requires_grad: true", "layers:"]
     for type_name, args in layers:
         lines.append(f"  - {type_name}: {json.dumps(args)}" if args else f"  - {type_name}")
     return "\n".join(lines) + "\n"
@@ -717,7 +718,7 @@ SAVED_NETS = {
 
 
 def archcalc_saved(input_shape, layers_yaml, batch=1):
-    text = f"name: probe\ninput: {list(input_shape)}\nlayers:\n" + "\n".join(
+    text = f"name: probe\ninput: {list(input_shape)}\ninput_requires_grad: true\nlayers:\n" + "\n".join(
         line[4:] for line in layers_yaml.strip("\n").splitlines())
     report = archcalc.analyze(archcalc.parse(text), batch=batch)
     t = report.totals

@@ -471,6 +471,26 @@ def _snapshot(tracker) -> dict:
     return out
 
 
+class _RealGradient(torch.autograd.Function):
+    """The identity, whose backward hands on a real (contiguous) gradient. ``out.sum()``'s gradient
+    is one scalar expanded to the output's shape, which allocates nothing; a loss (cross-entropy's
+    softmax minus targets) or the next layer of a network hands the output a tensor of its own, the
+    gradient archcalc's step has at the start of backward (it matters for a module spec, whose output
+    is a whole feature map)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.contiguous()
+
+
+def _loss(out):
+    return _RealGradient.apply(out).sum()
+
+
 def measure_graph(graph: Graph, *, batch: int, optimizer: str = "sgd", train: bool = True, foreach: bool = True,
                   dropout: str = "native") -> dict:
     """One step of the built model under ``FakeTensorMode`` (nothing is allocated, nothing is
@@ -485,7 +505,8 @@ def measure_graph(graph: Graph, *, batch: int, optimizer: str = "sgd", train: bo
 
     with FakeTensorMode():
         model = build_graph(graph, dropout=dropout)
-        x = torch.randn((batch, *graph.input))
+        # a module spec's input is an activation of the network around it (spec input_requires_grad)
+        x = torch.randn((batch, *graph.input), requires_grad=graph.input_requires_grad)
         params = sum(p.numel() for p in model.parameters())
         result = {"name": graph.name, "batch": batch, "params": params,
                   "mode": "train" if train else "inference", "optimizer": optimizer if train else "none"}
@@ -504,14 +525,15 @@ def measure_graph(graph: Graph, *, batch: int, optimizer: str = "sgd", train: bo
         result["saved_bytes"] = act + fixed
         result["saved_activation_bytes"], result["saved_other_bytes"] = act, fixed
         opt = _optimizer(optimizer, model.parameters(), foreach)
-        model(x).sum().backward()  # the warm-up step: the optimizer's state now exists
+        _loss(model(x)).backward()  # the warm-up step: the optimizer's state now exists
         opt.step()
         opt.zero_grad(set_to_none=True)
+        x.grad = None  # as the network around a module would: its gradient is made anew each step
         tracker = MemTracker()
         tracker.track_external(model, opt, x)
         phases = []
         with tracker:
-            loss = model(x).sum()
+            loss = _loss(model(x))
             phases.append(("forward", _snapshot(tracker)["total"]))
             loss.backward()
             phases.append(("backward", _snapshot(tracker)["total"]))
