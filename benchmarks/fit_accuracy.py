@@ -7,6 +7,15 @@ peaks for every bundled spec that builds: relative error per spec and per item, 
 Needs the torch extra. Nothing is allocated (fake tensors), so it runs on a CPU; the largest
 networks take tens of seconds per step. Specs that cannot be built are listed, not skipped silently.
 
+    python benchmarks/fit_accuracy.py --device cuda --gpu rtx3090   # on a CUDA machine
+
+With ``--device cuda`` (the torch extra and a CUDA device; default a representative set, batch 2
+and 32, sgd and adam): real steps (archcalc/build/cuda.py), ``torch.cuda.max_memory_allocated``
+against fit with the CUDA constants but no context and no segments, ``max_memory_reserved``
+against the same with segments, and per spec and optimizer the real largest batch (doubling, then
+bisection, up to ``--hi``) against fit's closed form for the card (``--gpu``, ``--memory``, or the
+device's own total memory), with the CUDA context counted. Not yet run in this project.
+
     python benchmarks/fit_accuracy.py --framework jax      # the representative set, batch 8 and 32, sgd
 
 With ``--framework jax`` (the jax extra): archcalc/fit_xla.py's peak against XLA's own
@@ -38,9 +47,17 @@ def main() -> None:
                     "jax: a representative set)")
     ap.add_argument("--batch", default=None, help="comma-separated (default 2,32; jax: 8,32)")
     ap.add_argument("--optimizer", default=None, help="comma-separated (default sgd,adam; jax: sgd)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="torch: cpu = MemTracker under FakeTensorMode; cuda = real steps and the real largest batch")
+    ap.add_argument("--gpu", default=None, help="--device cuda: the catalogue card fit's largest batch is for")
+    ap.add_argument("--memory", default=None, help="--device cuda: a capacity instead (24GiB, ...)")
+    ap.add_argument("--hi", type=int, default=2048, help="--device cuda: the largest batch tried")
     args = ap.parse_args()
     if args.framework == "jax":
         return xla_table(args.specs or JAX_SPECS, args.batch or "8,32", args.optimizer or "sgd")
+    if args.device == "cuda":
+        return cuda_table(args.specs or CUDA_SPECS, args.batch or "2,32", args.optimizer or "sgd,adam",
+                          gpu=args.gpu, memory=args.memory, hi=args.hi)
     from archcalc.build.torch import measure_graph
 
     args.batch, args.optimizer = args.batch or "2,32", args.optimizer or "sgd,adam"
@@ -48,8 +65,8 @@ def main() -> None:
     batches = [int(b) for b in args.batch.split(",")]
     optimizers = args.optimizer.split(",")
     errors, cannot = [], []
-    print(f"| spec | batch | optimizer | measured MiB | predicted MiB | error | measured peak at | "
-          f"worst item (error) |")
+    print("| spec | batch | optimizer | measured MiB | predicted MiB | error | measured peak at | "
+          "worst item (error) |")
     print("|:---|---:|:---|---:|---:|---:|:---|:---|")
     for name in names:
         graph = archcalc.expand(archcalc.load(name))
@@ -117,6 +134,72 @@ def xla_table(specs: str, batch: str, optimizer: str) -> None:
     if errors:
         print(f"\n{len(errors)} steps: mean |error| {100 * sum(errors) / len(errors):.1f}%, worst {100 * max(errors):.1f}%, "
               f"within 10%: {sum(e < 0.10 for e in errors)} of {len(errors)}")
+    for line in cannot:
+        print(f"cannot build: {line}")
+
+
+CUDA_SPECS = "alexnet,resnet18,resnet50_tv,vgg16,mobilenet_v2,googlenet_tv,densenet121"
+
+
+def cuda_table(specs: str, batch: str, optimizer: str, *, gpu: str | None, memory: str | None, hi: int) -> None:
+    """Real CUDA peaks and largest batches (archcalc/build/cuda.py) against fit, per spec."""
+    import torch
+
+    from archcalc.build.cuda import OutOfMemoryError, largest_batch, measure_cuda
+    from archcalc.fit import CUDA, with_constants
+    from archcalc.gpus import find
+    from archcalc.units import parse_bytes
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--device cuda needs a CUDA device: torch.cuda.is_available() is False")
+    capacity = (find(gpu).memory if gpu else parse_bytes(memory) if memory
+                else torch.cuda.get_device_properties(0).total_memory)
+    reserved = with_constants(CUDA, cuda_context=0)  # neither statistic counts the context
+    allocated = with_constants(reserved, round_large=1)  # nor does max_memory_allocated count segments
+    print(f"device: {torch.cuda.get_device_name()}; capacity for fit's largest batch: {capacity:,} B; "
+          f"constants: workspace {CUDA.cudnn_workspace:,} B, context {CUDA.cuda_context:,} B")
+    print("| spec | batch | optimizer | allocated MiB | predicted MiB | error | reserved MiB | predicted MiB | error |")
+    print("|:---|---:|:---|---:|---:|---:|---:|---:|---:|")
+    errors, largest, cannot = [], [], []
+    for name in specs.split(","):
+        graph = archcalc.expand(archcalc.load(name))
+        for b in (int(v) for v in batch.split(",")):
+            report = archcalc.cost(graph, batch=b)
+            for opt in optimizer.split(","):
+                try:
+                    m = measure_cuda(graph, batch=b, optimizer=opt)
+                except archcalc.BuildError as e:
+                    cannot.append(f"{name}: {e}")
+                    break
+                except OutOfMemoryError:
+                    print(f"| {name} | {b} | {opt} | out of memory | | | | | |", flush=True)
+                    continue
+                fa = fit(report, batch=b, optimizer=opt, constants=allocated)
+                fr = fit(report, batch=b, optimizer=opt, constants=reserved)
+                ea = relative_error(fa.peak_bytes, m["max_memory_allocated"])
+                er = relative_error(fr.peak_bytes, m["max_memory_reserved"])
+                errors.append((abs(ea), abs(er)))
+                print(f"| {name} | {b} | {opt} | {m['max_memory_allocated'] / 2**20:,.1f} | "
+                      f"{fa.peak_bytes / 2**20:,.1f} | {100 * ea:+.2f}% | {m['max_memory_reserved'] / 2**20:,.1f} | "
+                      f"{fr.peak_bytes / 2**20:,.1f} | {100 * er:+.2f}% |", flush=True)
+            else:
+                continue
+            break
+        else:
+            report = archcalc.cost(graph, batch=1)
+            for opt in optimizer.split(","):
+                real = largest_batch(graph, optimizer=opt, hi=hi)
+                predicted = fit(report, batch=1, optimizer=opt, capacity=capacity, constants=CUDA).max_batch
+                largest.append((name, opt, real["max_batch"], predicted, len(real["tried"])))
+    if errors:
+        print(f"\n{len(errors)} steps: allocated mean |error| {100 * sum(e for e, _ in errors) / len(errors):.2f}%, "
+              f"worst {100 * max(e for e, _ in errors):.2f}%; reserved mean |error| "
+              f"{100 * sum(e for _, e in errors) / len(errors):.2f}%, worst {100 * max(e for _, e in errors):.2f}%")
+    if largest:
+        print(f"\n| spec | optimizer | real largest batch (<= {hi}) | fit's max_batch | tries |")
+        print("|:---|:---|---:|---:|---:|")
+        for name, opt, real, predicted, tries in largest:
+            print(f"| {name} | {opt} | {real}{'+' if real == hi else ''} | {predicted} | {tries} |")
     for line in cannot:
         print(f"cannot build: {line}")
 

@@ -6,6 +6,10 @@ training step (or inference pass) of the built model, beside archcalc's predicti
 - jax (the jax extra): XLA's ``cost_analysis()`` flops and ``memory_analysis()`` figures of the
   compiled step against archcalc/fit_xla.py (the ``xla`` profile) and, for flops, the ``xla``
   counting preset (archcalc/presets.py; an inference pass at batch 1, what the preset models).
+- torch with ``--device cuda`` (a CUDA device): one real step (archcalc/build/cuda.py), its
+  ``torch.cuda.max_memory_allocated`` against ``fit`` with the CUDA constants but no context and no
+  segments (tensor bytes, 512 B rounding, the cuDNN workspace constant), and
+  ``max_memory_reserved`` against the same with the 2 MiB rounding of large segments.
 
 No arithmetic here: errors come from ``fit.relative_error``, bytes are printed by ``units``.
 """
@@ -25,18 +29,35 @@ from . import fail
 @click.option("--optimizer", default="sgd", show_default=True, type=click.Choice(["sgd", "momentum", "adam", "adamw"]))
 @click.option("--inference", is_flag=True, help="Measure an inference pass instead of a training step.")
 @click.option("--variant", metavar="NAME", help="A member of the family a spec file declares under variants:.")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]),
+              help="cpu: MemTracker under FakeTensorMode (nothing allocated); cuda: a real step on the GPU "
+                   "(torch.cuda.max_memory_allocated / max_memory_reserved). torch only.")
+@click.option("--workspace", metavar="SIZE",
+              help="With --device cuda: the cuDNN workspace the prediction assumes (default 256MiB, docs/fit.md).")
 @click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(["table", "json"]))
-def command(spec, framework, batch, optimizer, inference, variant, fmt):
+def command(spec, framework, batch, optimizer, inference, variant, device, workspace, fmt):
     """Measured (the framework's own accounting) against predicted (archcalc fit)."""
     from .. import expand, load
     from ..spec import SpecError
+    from ..units import parse_bytes
 
+    if device == "cuda" and framework != "torch":
+        fail("--device cuda measures PyTorch's CUDA allocator: use it with --framework torch")
+    if workspace and device != "cuda":
+        fail("--workspace applies to --device cuda only (the CPU path counts tensor bytes)")
+    try:
+        space = parse_bytes(workspace) if workspace else None
+    except ValueError as e:
+        fail(f"--workspace: {e}")
     try:
         graph = expand(load(spec, variant=variant))
     except SpecError as e:
         fail(e)
-    run = _torch if framework == "torch" else _jax
-    data, title = run(graph, batch=batch, optimizer=optimizer, train=not inference)
+    if device == "cuda":
+        data, title = _cuda(graph, batch=batch, optimizer=optimizer, train=not inference, workspace=space)
+    else:
+        run = _torch if framework == "torch" else _jax
+        data, title = run(graph, batch=batch, optimizer=optimizer, train=not inference)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
         return
@@ -83,6 +104,43 @@ def _torch(graph, *, batch, optimizer, train):
         data["saved_bytes"] = _pair(m["saved_bytes"], report.saved_bytes)
     what = "inference pass" if not train else f"training step ({optimizer})"
     return data, f"{report.name}: one {what}, batch {batch}, fp32; measured with PyTorch's MemTracker under FakeTensorMode"
+
+
+def _cuda(graph, *, batch, optimizer, train, workspace):
+    from .. import cost
+    from ..build import BuildError
+    from ..fit import CUDA, fit, with_constants
+
+    try:
+        from ..build.cuda import OutOfMemoryError, available, measure_cuda
+    except ImportError as e:
+        fail(f"measure --device cuda needs PyTorch (pip install 'archcalc[torch]'): {e}")
+    if not available():
+        fail("measure --device cuda needs a CUDA device, and torch.cuda.is_available() is False here")
+    report = cost(graph, batch=batch)
+    try:
+        m = measure_cuda(graph, batch=batch, optimizer=optimizer, train=train)
+    except BuildError as e:
+        fail(e)
+    except OutOfMemoryError:
+        fail(f"{report.name}: batch {batch} does not fit on the CUDA device (CUDA out of memory)")
+    # max_memory_allocated counts live blocks (512 B rounding, workspaces), max_memory_reserved the
+    # segments too; neither counts the CUDA context
+    reserved = with_constants(CUDA, cuda_context=0, cudnn_workspace=workspace)
+    allocated = with_constants(reserved, round_large=1)
+    fa = fit(report, batch=batch, optimizer=optimizer, train=train, constants=allocated)
+    fr = fit(report, batch=batch, optimizer=optimizer, train=train, constants=reserved)
+    data = {"name": report.name, "framework": "torch", "device": "cuda", "gpu": m["device"], "batch": batch,
+            "mode": m["mode"], "optimizer": m["optimizer"], "params": _pair(m["params"], report.totals.params),
+            "memory": {"baseline_bytes": m["baseline_bytes"]},
+            "peak_phase": {"measured": None, "predicted": fa.phase},
+            "peak": {"allocated": _pair(m["max_memory_allocated"], fa.peak_bytes),
+                     "reserved": _pair(m["max_memory_reserved"], fr.peak_bytes)},
+            "constants": {k: getattr(reserved, k) for k in reserved.__dataclass_fields__},
+            "items": [{"name": i.name, "bytes": i.bytes} for i in fa.items]}
+    what = "inference pass" if not train else f"training step ({optimizer})"
+    return data, (f"{report.name}: one {what}, batch {batch}, fp32, on {m['device']}; torch.cuda.max_memory_allocated "
+                  f"and max_memory_reserved against fit without the CUDA context")
 
 
 def _jax(graph, *, batch, optimizer, train):
