@@ -211,9 +211,10 @@ class _Step:
             out = self.st(r.tensor_out)
             led.add(("act", out), self._category(out), per_sample=self.sizes[out] * act)
             # scratch (LRN's intermediates, max-pool indices) is an inference figure: training keeps
-            # what backward needs (row_tmp) and the rest is smaller than what it keeps
+            # what backward needs (row_tmp) and the rest is smaller than what it keeps; a row that
+            # needs no gradient runs as at inference
             temp = r.mem.temp_elems * act
-            if not self.p.train:
+            if not self.p.train or not r.requires_grad:
                 temp += r.mem.scratch_elems * act + r.mem.scratch_fixed_bytes
             extra = (("activations", temp, 0),) if temp else ()
             led.moment(f"forward ({r.path})", extra + self.gathered(r))
@@ -253,9 +254,10 @@ class _Step:
                 # a fused row's activation (or BN) backward writes the gradient of its input, an
                 # intermediate the size of the row's output, while the incoming gradient is alive
                 led.moment(f"backward ({r.path})", extra + (("activation gradients", elems(r.out) * act, 0),))
-            if self.row_tmp[i]:
+            if self.row_tmp[i] and len(r.cost.parts) > 1:
                 # the row's own ops (BN, the activation) run their backward, freeing what they keep,
-                # before its first op allocates the gradient of the row's input
+                # before its first op allocates the gradient of the row's input; a one-op row (LRN,
+                # max pooling) needs what it keeps while it writes that gradient
                 led.moment(f"backward ({r.path})", extra)
                 for j in range(len(self.row_tmp[i])):
                     led.drop(("tmp", i, j))
@@ -275,6 +277,8 @@ class _Step:
                     k = ("grad", j)
                     led.add(k, "activation gradients", per_sample=elems(rows[j].out) * act)
                     grads[j], shared[k] = k, 1
+            if r.mem.backward_temp_elems and r.requires_grad:
+                extra += (("activation gradients", r.mem.backward_temp_elems * act, 0),)
             led.moment(f"backward ({r.path})", extra)
             if mine is not None:
                 shared[mine] -= 1

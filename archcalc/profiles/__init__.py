@@ -29,6 +29,8 @@ class Memory:
     its largest moment (LRN's squares and divisor, the stacked columns of a ``mean`` join, max-pool's
     indices). Not forward allocations of the table (``out_elems``); training keeps some of them for
     backward (``saved``), which is why the training replay does not add them.
+    ``backward_temp_elems``: what the row's backward allocates and frees beside its incoming
+    gradient and its input's, at its largest moment (LRN's decomposed division backward).
     """
 
     saved: tuple[Saved, ...] = ()
@@ -38,6 +40,7 @@ class Memory:
     temp_elems: int = 0
     scratch_elems: int = 0
     scratch_fixed_bytes: int = 0
+    backward_temp_elems: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ def _then(a: Memory, a_out, b: Memory) -> Memory:
                   # a's own temporaries (an F.pad copy) are gone by the time b runs beside a's output
                   temp_elems=max(a.temp_elems, b.temp_elems + (0 if b.alias else elems(a_out))),
                   scratch_elems=max(a.scratch_elems, b.scratch_elems),
-                  scratch_fixed_bytes=max(a.scratch_fixed_bytes, b.scratch_fixed_bytes))
+                  scratch_fixed_bytes=max(a.scratch_fixed_bytes, b.scratch_fixed_bytes),
+                  backward_temp_elems=max(a.backward_temp_elems, b.backward_temp_elems))
 
 
 PROFILES = {"pytorch": "pytorch", "xla": "xla"}  # name -> module

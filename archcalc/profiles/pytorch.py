@@ -13,7 +13,8 @@ tests/test_torchvision.py measure the same networks and compare.
   place their output; relu6, gelu, silu, hardswish and hardsigmoid keep their input, and in place
   a copy of the input made before it is overwritten.
 - LocalResponseNorm is composed of ops: its input, the squares zero-padded by size-1 channels
-  (avg_pool3d's input), the pow base and the divisor.
+  (avg_pool3d's input), the pow base and the divisor; its backward's division makes three
+  input-sized temporaries at once.
 - dropout keeps its mask (bool, as CUDA's fused kernel; CPU's nn.Dropout keeps a float noise
   tensor) and in training writes a new tensor, while at inference it is the identity.
 - layer norm keeps its input and, per position, its mean and inverse std (float tensors with the
@@ -69,9 +70,11 @@ def _lrn(part: Part) -> Memory:
     # F.local_response_norm at inference: x*x, padded (padded), pooled, then the chained
     # pooled.mul(alpha).add(k).pow(beta) holds pooled and two n-sized results at once, and
     # input / div the divisor and the output: beside the output, max(padded, 2n) at its largest.
+    # Backward starts with the division's: grad / div, then -grad * ((x / div) / div), three
+    # n-sized temporaries beside that first result, while everything kept is still alive.
     return Memory(saved=(Saved("input", n, "input"), Saved("padded squares", padded, "tmp0"),
                          Saved("pow base", n, "tmp1"), Saved("divisor", n, "tmp2")),
-                  scratch_elems=max(padded, 2 * n))
+                  scratch_elems=max(padded, 2 * n), backward_temp_elems=3 * n)
 
 
 def _batchnorm(part: Part) -> Memory:
