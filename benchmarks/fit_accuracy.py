@@ -90,18 +90,29 @@ def main() -> None:
                         if abs(e) > abs(worst[1]):
                             worst = (k, e)
                 err = relative_error(f.peak_bytes, m["peak"]["total"])
-                errors.append(abs(err))
+                errors.append((batch, opt, name, abs(err)))
                 print(f"| {name} | {batch} | {opt} | {m['peak']['total'] / 2**20:,.1f} | {f.peak_bytes / 2**20:,.1f} | "
                       f"{100 * err:+.2f}% | {m['phase']} | {worst[0]} ({100 * worst[1]:+.1f}%) | "
                       f"<!-- {time.time() - t:.1f}s -->", flush=True)
             else:
                 continue
             break
-    if errors:
-        print(f"\n{len(errors)} steps: mean |error| {100 * sum(errors) / len(errors):.2f}%, "
-              f"worst {100 * max(errors):.2f}%")
+    summary(errors)
     for line in cannot:
         print(f"cannot build: {line}")
+
+
+def summary(errors: list) -> None:
+    """Per batch and optimizer, then over all steps: mean and worst |error|, steps within 1 % and 5 %."""
+    if not errors:
+        return
+    groups = {(b, o): [e for b2, o2, _, e in errors if (b2, o2) == (b, o)] for b, o, _, _ in errors}
+    print("\n| batch | optimizer | steps | mean abs error | worst (spec) | within 1% | within 5% |")
+    print("|---:|:---|---:|---:|:---|---:|---:|")
+    for (b, o), errs in [*groups.items(), (("all", ""), [e for *_, e in errors])]:
+        worst = max((e, n) for b2, o2, n, e in errors if b == "all" or (b2, o2) == (b, o))
+        print(f"| {b} | {o} | {len(errs)} | {100 * sum(errs) / len(errs):.2f}% | {100 * worst[0]:.2f}% ({worst[1]}) | "
+              f"{sum(e < 0.01 for e in errs)} | {sum(e < 0.05 for e in errs)} |")
 
 
 def xla_table(specs: str, batch: str, optimizer: str) -> None:
