@@ -148,6 +148,8 @@ def test_roofline_per_layer():
     (["alexnet", "--gpu", "t4", "--memory", "8GiB"], "not both"),
     (["alexnet", "--roofline"], "--roofline needs --gpu"),
     (["alexnet", "--gpus", "2", "--parallel", "model", "--zero", "1"], "--zero shards over data-parallel"),
+    (["alexnet", "--zero", "2"], "--zero splits work over several devices: give --gpus N"),
+    (["alexnet", "--parallel", "data"], "--parallel splits work over several devices"),
     (["alexnet", "--checkpoint", "nosuchblock"], "no block or row 'nosuchblock'"),
     (["alexnet", "--checkpoint", "blocks"], "no blocks to checkpoint"),
     (["nosuchspec"], "nosuchspec"),

@@ -54,6 +54,8 @@ def command(spec, gpu, memory, batch, max_batch, optimizer, inference, dtype, fr
         fail("give --gpu or --memory, not both")
     if framework == "jax" and (checkpoint or n_gpus > 1 or parallel or zero or roofline):
         fail("--checkpoint, --gpus, --parallel, --zero and --roofline are modelled for --framework torch only")
+    if n_gpus == 1 and (parallel or zero):
+        fail(f"--{'zero' if zero else 'parallel'} splits work over several devices: give --gpus N with N > 1")
     if roofline and not gpu:
         fail("--roofline needs --gpu (the card's bandwidth and peak throughput)")
     if checkpoint is not None and not checkpoint.strip():
