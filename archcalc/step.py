@@ -244,29 +244,46 @@ class _Step:
             if i in self.seg_end:
                 _recompute(self, self.seg_end[i], i)
             extra = self.gathered(r)
-            if r.params:
-                full = r.params * self.pbytes
-                led.add(("pgrad", i), "gradients", const=_div(full, p.shard[1]), tensors=max(_param_tensors(r), 1))
-                if p.shard[1] > 1:  # ZeRO-2: the layer's whole gradient until it is reduce-scattered
-                    extra += (("gradients being reduced", 0, full - _div(full, p.shard[1])),)
             mine = grads.get(i)
-            if len(r.cost.parts) > 1 and mine is not None:
+            fused = len(r.cost.parts) > 1
+            if fused and mine is not None:
                 # a fused row's activation (or BN) backward writes the gradient of its input, an
                 # intermediate the size of the row's output, while the incoming gradient is alive
                 led.moment(f"backward ({r.path})", extra + (("activation gradients", elems(r.out) * act, 0),))
-            if self.row_tmp[i] and len(r.cost.parts) > 1:
+                # that gradient is what the row's first op reads; the incoming one lives on only while
+                # another reader of the same gradient (a concat's other branches, a residual) needs it
+                led.add(("pre", i), "activation gradients", per_sample=elems(r.out) * act)
+                shared[mine] -= 1
+                if shared[mine] == 0:
+                    led.drop(mine)
+                del grads[i]
+                mine = None
+            if self.row_tmp[i] and fused:
                 # the row's own ops (BN, the activation) run their backward, freeing what they keep,
                 # before its first op allocates the gradient of the row's input; a one-op row (LRN,
                 # max pooling) needs what it keeps while it writes that gradient
                 led.moment(f"backward ({r.path})", extra)
                 for j in range(len(self.row_tmp[i])):
                     led.drop(("tmp", i, j))
-            mine = grads.get(i)
+            out = self.st(r.tensor_out)
+            if fused and self.released.get(out) == i and not (out == self.input and p.caller_input):
+                # the row's activation kept its output, and no earlier row does: gone with its backward
+                led.drop(("act", out))
+                del self.released[out]
+            if r.params:  # the first op's backward writes the weight gradient beside its input's
+                full = r.params * self.pbytes
+                led.add(("pgrad", i), "gradients", const=_div(full, p.shard[1]), tensors=max(_param_tensors(r), 1))
+                if p.shard[1] > 1:  # ZeRO-2: the layer's whole gradient until it is reduce-scattered
+                    extra += (("gradients being reduced", 0, full - _div(full, p.shard[1])),)
             passes = r.mem.alias and not r.mem.inplace and not r.mem.train_copy or r.type in ("add", "concat", "identity")
             for node_id in r.node.inputs:
                 j = self.index.get(node_id)
-                if j is None or not rows[j].requires_grad or j in grads:
-                    continue  # no gradient for what needs none; a second contribution is summed in place
+                if j is None or not rows[j].requires_grad:
+                    continue  # no gradient for what needs none
+                if j in grads:
+                    if not passes:  # a second contribution: written anew, then summed into the first
+                        extra += (("activation gradients", elems(rows[j].out) * act, 0),)
+                    continue
                 if j == 0 and p.caller_input:  # the caller's x.grad, a leaf's: it outlives the step
                     led.add(("grad", 0), "activation gradients", per_sample=elems(rows[0].out) * act)
                     grads[j] = ("grad", 0)
@@ -280,6 +297,7 @@ class _Step:
             if r.mem.backward_temp_elems and r.requires_grad:
                 extra += (("activation gradients", r.mem.backward_temp_elems * act, 0),)
             led.moment(f"backward ({r.path})", extra)
+            led.drop(("pre", i))
             if mine is not None:
                 shared[mine] -= 1
                 if shared[mine] == 0:
