@@ -205,12 +205,15 @@ def _compile_text(text: str):
     return names, run
 
 
-class _Compiler:
-    """Turns a validated syntax tree into closures env -> value, checking what it can up front.
+# ---------------------------------------------------------------- a syntax tree to closures
+# _Compiler.compile dispatches on the node's type; the operators and the functions are compiled by
+# the classes it is made of, each taking its operands as _Operands compiles them.
 
-    Closures, rather than walking the tree on each call, because a block repeated many times
-    evaluates the same few texts thousands of times.
-    """
+
+class _Operands:
+    """A node compiled (by _Compiler.compile) as the operand an operation takes: a number, true or
+    false, or a scalar for == and !=; what no argument value could make valid is refused here, at
+    compile time. And the node as the user wrote it, for messages."""
 
     def __init__(self, q: str, source: str, prefix: str):
         self.q, self.source, self.prefix = q, source, prefix
@@ -226,50 +229,9 @@ class _Compiler:
             seg = ast.get_source_segment(self.source, node)
         return seg.replace(self.prefix, "$") if seg else "a value"
 
-    def compile(self, node):
-        """(closure, kind) for `node`; raises _Fail for what no argument value could make valid."""
-        q = self.q
-        if isinstance(node, ast.Constant):
-            v = node.value
-            if v is True or v is False:
-                return _const(v), _BOOL
-            if v.__class__ in (int, float):
-                return _const(_checked(v, self.desc(node), q)), _NUM
-            if v.__class__ is str:
-                return _const(v), _STR
-            return self.not_allowed(node)
-        if isinstance(node, ast.Name):
-            if node.id.startswith(self.prefix):
-                return _argument(node.id[len(self.prefix):]), _ANY
-            if node.id in ("true", "false"):
-                return _const(node.id == "true"), _BOOL
-            return _raise(f"{node.id!r} in {q} is not an argument: write ${node.id}")
-        if isinstance(node, ast.BinOp):
-            return self.binop(node), _NUM
-        if isinstance(node, ast.UnaryOp):
-            if isinstance(node.op, ast.Not):
-                operand = self.truth(node.operand)
-                return (lambda env: not operand(env)), _BOOL
-            if isinstance(node.op, (ast.USub, ast.UAdd)):
-                operand = self.number(node.operand)
-                if isinstance(node.op, ast.UAdd):
-                    return operand, _NUM
-                return (lambda env: -operand(env)), _NUM  # a checked number negated stays in bounds
-        if isinstance(node, ast.BoolOp):
-            return self.boolop(node), _BOOL
-        if isinstance(node, ast.Compare):
-            return self.compare(node), _BOOL
-        if isinstance(node, ast.Subscript):
-            return self.subscript(node), _ANY
-        if isinstance(node, ast.Call):
-            return self.call(node), _NUM
-        return self.not_allowed(node)
-
     def not_allowed(self, node):
         what = _CONSTRUCTS.get(type(node)) or repr(self.desc(node))
         return _raise(f"{what} is not allowed in {self.q}; expressions take {_ALLOWED}")
-
-    # -- operands of a given kind
 
     def number(self, node):
         fn, kind = self.compile(node)
@@ -300,7 +262,9 @@ class _Compiler:
         desc, q = self.desc(node), self.q
         return lambda env: _scalar(fn(env), desc, q)
 
-    # -- operations
+
+class _Operators(_Operands):
+    """Arithmetic, `**`, `and`/`or`, comparisons and `$list[i]`, each compiled to a closure."""
 
     def binop(self, node):
         q, desc = self.q, self.desc(node)
@@ -404,6 +368,11 @@ class _Compiler:
             raise _Fail(f"{what} has no item {i}: it has {n}, in {q}")
         return item
 
+
+class _Calls(_Operands):
+    """The functions: ceil, floor, round, int and abs of one number, min and max of several, and
+    make_divisible with its keywords."""
+
     def call(self, node):
         q, desc = self.q, self.desc(node)
         func = node.func
@@ -476,6 +445,53 @@ def _make_divisible(v, divisor: int, min_value=None):
     if new_v < 0.9 * v:  # rounding down must not lose more than 10%
         new_v += divisor
     return new_v
+
+
+class _Compiler(_Operators, _Calls):
+    """Turns a validated syntax tree into closures env -> value, checking what it can up front.
+
+    Closures, rather than walking the tree on each call, because a block repeated many times
+    evaluates the same few texts thousands of times.
+    """
+
+    def compile(self, node):
+        """(closure, kind) for `node`; raises _Fail for what no argument value could make valid."""
+        q = self.q
+        if isinstance(node, ast.Constant):
+            v = node.value
+            if v is True or v is False:
+                return _const(v), _BOOL
+            if v.__class__ in (int, float):
+                return _const(_checked(v, self.desc(node), q)), _NUM
+            if v.__class__ is str:
+                return _const(v), _STR
+            return self.not_allowed(node)
+        if isinstance(node, ast.Name):
+            if node.id.startswith(self.prefix):
+                return _argument(node.id[len(self.prefix):]), _ANY
+            if node.id in ("true", "false"):
+                return _const(node.id == "true"), _BOOL
+            return _raise(f"{node.id!r} in {q} is not an argument: write ${node.id}")
+        if isinstance(node, ast.BinOp):
+            return self.binop(node), _NUM
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.Not):
+                operand = self.truth(node.operand)
+                return (lambda env: not operand(env)), _BOOL
+            if isinstance(node.op, (ast.USub, ast.UAdd)):
+                operand = self.number(node.operand)
+                if isinstance(node.op, ast.UAdd):
+                    return operand, _NUM
+                return (lambda env: -operand(env)), _NUM  # a checked number negated stays in bounds
+        if isinstance(node, ast.BoolOp):
+            return self.boolop(node), _BOOL
+        if isinstance(node, ast.Compare):
+            return self.compare(node), _BOOL
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node), _ANY
+        if isinstance(node, ast.Call):
+            return self.call(node), _NUM
+        return self.not_allowed(node)
 
 
 # ---------------------------------------------------------------- values
