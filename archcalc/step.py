@@ -275,25 +275,7 @@ class _Step:
                 led.add(("pgrad", i), "gradients", const=_div(full, p.shard[1]), tensors=max(_param_tensors(r), 1))
                 if p.shard[1] > 1:  # ZeRO-2: the layer's whole gradient until it is reduce-scattered
                     extra += (("gradients being reduced", 0, full - _div(full, p.shard[1])),)
-            passes = r.mem.alias and not r.mem.inplace and not r.mem.train_copy or r.type in ("add", "concat", "identity")
-            for node_id in r.node.inputs:
-                j = self.index.get(node_id)
-                if j is None or not rows[j].requires_grad:
-                    continue  # no gradient for what needs none
-                if j in grads:
-                    if not passes:  # a second contribution: written anew, then summed into the first
-                        extra += (("activation gradients", elems(rows[j].out) * act, 0),)
-                    continue
-                if j == 0 and p.caller_input:  # the caller's x.grad, a leaf's: it outlives the step
-                    led.add(("grad", 0), "activation gradients", per_sample=elems(rows[0].out) * act)
-                    grads[j] = ("grad", 0)
-                elif passes and mine is not None:
-                    grads[j] = mine
-                    shared[mine] += 1
-                else:
-                    k = ("grad", j)
-                    led.add(k, "activation gradients", per_sample=elems(rows[j].out) * act)
-                    grads[j], shared[k] = k, 1
+            extra += _input_gradients(self, r, mine, grads, shared)
             if r.mem.backward_temp_elems and r.requires_grad:
                 extra += (("activation gradients", r.mem.backward_temp_elems * act, 0),)
             led.moment(f"backward ({r.path})", extra)
@@ -324,6 +306,33 @@ class _Step:
             self.led.moment("optimizer step", (("optimizer temporaries", 0, tmp),))
         elif p.optimizer != "none":
             self.led.moment("optimizer step")
+
+
+def _input_gradients(self: _Step, r, mine, grads: dict, shared: dict) -> tuple:
+    """Row r's backward writes the gradient of each of its inputs that needs one (a view, add,
+    concat or identity hands on its own); returns what is alive only at that moment."""
+    rows, led, act = self.rows, self.led, self.act
+    passes = r.mem.alias and not r.mem.inplace and not r.mem.train_copy or r.type in ("add", "concat", "identity")
+    extra = ()
+    for node_id in r.node.inputs:
+        j = self.index.get(node_id)
+        if j is None or not rows[j].requires_grad:
+            continue  # no gradient for what needs none
+        if j in grads:
+            if not passes:  # a second contribution: written anew, then summed into the first
+                extra += (("activation gradients", elems(rows[j].out) * act, 0),)
+            continue
+        if j == 0 and self.p.caller_input:  # the caller's x.grad, a leaf's: it outlives the step
+            led.add(("grad", 0), "activation gradients", per_sample=elems(rows[0].out) * act)
+            grads[j] = ("grad", 0)
+        elif passes and mine is not None:
+            grads[j] = mine
+            shared[mine] += 1
+        else:
+            k = ("grad", j)
+            led.add(k, "activation gradients", per_sample=elems(rows[j].out) * act)
+            grads[j], shared[k] = k, 1
+    return extra
 
 
 def _model(self: _Step) -> None:
