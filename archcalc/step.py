@@ -275,7 +275,8 @@ class _Step:
                 led.add(("pgrad", i), "gradients", const=_div(full, p.shard[1]), tensors=max(_param_tensors(r), 1))
                 if p.shard[1] > 1:  # ZeRO-2: the layer's whole gradient until it is reduce-scattered
                     extra += (("gradients being reduced", 0, full - _div(full, p.shard[1])),)
-            extra += _input_gradients(self, r, mine, grads, shared)
+            sums = _input_gradients(self, r, mine, grads, shared)
+            extra += tuple(("activation gradients", n, 0) for n in sums)
             if r.mem.backward_temp_elems and r.requires_grad:
                 extra += (("activation gradients", r.mem.backward_temp_elems * act, 0),)
             led.moment(f"backward ({r.path})", extra)
@@ -291,6 +292,8 @@ class _Step:
                 if first == i and not (t == self.input and p.caller_input):
                     led.drop(("act", t))
                     del self.released[t]
+            for n in sums:  # the engine sums two contributions into a new tensor, then frees both
+                led.moment(f"backward ({r.path})", (("activation gradients", 2 * n, 0),))
         for k in list(shared):
             led.drop(k)
         for key in list(led.live):
@@ -308,19 +311,20 @@ class _Step:
             self.led.moment("optimizer step")
 
 
-def _input_gradients(self: _Step, r, mine, grads: dict, shared: dict) -> tuple:
+def _input_gradients(self: _Step, r, mine, grads: dict, shared: dict) -> list:
     """Row r's backward writes the gradient of each of its inputs that needs one (a view, add,
-    concat or identity hands on its own); returns what is alive only at that moment."""
+    concat or identity hands on its own); returns the bytes per sample of each second contribution,
+    written anew beside the first (MemTracker: summed out of place once the row is done)."""
     rows, led, act = self.rows, self.led, self.act
     passes = r.mem.alias and not r.mem.inplace and not r.mem.train_copy or r.type in ("add", "concat", "identity")
-    extra = ()
+    extra = []
     for node_id in r.node.inputs:
         j = self.index.get(node_id)
         if j is None or not rows[j].requires_grad:
             continue  # no gradient for what needs none
         if j in grads:
-            if not passes:  # a second contribution: written anew, then summed into the first
-                extra += (("activation gradients", elems(rows[j].out) * act, 0),)
+            if not passes:  # a second contribution
+                extra.append(elems(rows[j].out) * act)
             continue
         if j == 0 and self.p.caller_input:  # the caller's x.grad, a leaf's: it outlives the step
             led.add(("grad", 0), "activation gradients", per_sample=elems(rows[0].out) * act)
