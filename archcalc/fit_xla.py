@@ -12,11 +12,14 @@ once, and that is the peak archcalc predicts:
   optimizer state (momentum 1x, Adam/AdamW 2x the parameters and a 4-byte step count), the
   input, 4-byte labels and, with dropout, the 8-byte random key;
 - ``temp``, replayed: forward liveness as XLA schedules it (every tensor from its producer to its
-  last reader, or to backward when a layer keeps it; the profile's 1-byte masks), then backward
-  in reverse (each activation gradient from its first consumer's backward to its producer's, the
-  kept tensors freed after their last keeper's backward). A parameter gradient lives only during
-  its layer's backward: the optimizer update is fused into the step and consumes it at once (the
-  measured ``temp`` is the same for SGD, momentum and Adam);
+  last reader, or to backward when a layer keeps it, as the profile says: pre-activations,
+  transposed convolution inputs), then backward in reverse (each activation gradient from its
+  first consumer's backward to its producer's, the kept tensors freed after their last keeper's
+  backward). Beside them, the weight copies (``_weight_copies``: each parameter copied at the
+  start, each convolution's kernel transposed, until the layer's backward, unless a free
+  parameter buffer takes it) and, during a grouped convolution's backward, its weight gradient
+  computed dense. No parameter gradient is in ``temp``: XLA writes it into the donated parameter's
+  own buffer, where the update then runs (so ``temp`` is the same for SGD, momentum and Adam);
 - the ``output - alias`` remainder is the scalar loss.
 
 Every moment is affine in the batch (a + b x batch), so the largest batch is closed form, as in
@@ -31,12 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .fit import EXACT, OPTIMIZERS, Fit, Item
+from .profiles.xla import PREACTIVATION, TRANSPOSED_INPUT, keeps_preactivation
 from .report import Report
 from .shape import elems
 
 DTYPES = {"fp32": (4, 4), "fp16": (2, 2), "bf16": (2, 2)}  # activation, parameter bytes
-ITEMS = ("weights", "buffers", "optimizer state", "input", "labels and key", "saved activations", "activations",
-         "activation gradients", "gradients")
+ITEMS = ("weights", "buffers", "optimizer state", "input", "labels and key", "weight copies", "saved activations",
+         "activations", "activation gradients", "grouped-conv weight gradient")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,77 @@ class _Moments:
         self.moments.append((phase, sums))
 
 
+def _weight_copies(rows: list, pbytes: int) -> dict[int, int]:
+    """Row index -> bytes of weight copies XLA holds in ``temp`` from the start of the step until
+    the row's backward (docs/xla.md, "What XLA keeps and allocates", rule 1; read in XLA:CPU's
+    buffer assignments).
+
+    - Parameters are donated and the updated ones aliased to them, so copy insertion copies
+      every parameter tensor at the start; its own argument buffer then takes the gradient and
+      the update (no parameter gradient is in ``temp``), and the copy is read last by the update,
+      right after the layer's backward.
+    - A convolution whose input needs a gradient also gets its kernel transposed (in and out
+      channels swapped) for that gradient, made when the parameters are and kept to its backward.
+
+    A copy goes into ``temp`` unless a parameter's argument buffer is free for all its life and
+    large enough: the buffer of a tensor of an earlier layer (free from its own copy until that
+    layer's backward, which runs later) or, for a transposed kernel, of its own layer (its input
+    gradient is computed before its weight gradient is written). One copy per buffer; the
+    largest first, parameter copies before transposed kernels, in layer order, each into the
+    first such buffer, largest first (the placement XLA's buffer assignment gave ResNet-18's and
+    AlexNet's large tensors, tensor by tensor). A row's tensors: its main weight (kernel) and the
+    rest (bias, batch-norm scale and shift) as one."""
+    tensors = []  # (bytes, 0 for a parameter's copy / 1 for a transposed kernel, row index)
+    for i, r in enumerate(rows):
+        if not r.params:
+            continue
+        parts = r.cost.parts or ()
+        bn = sum(p.x[0] for p in parts if p.type == "batchnorm")
+        main = r.weight_params - bn if r.weight_params > bn else r.params
+        tensors += [(main * pbytes, 0, i)] + ([((r.params - main) * pbytes, 0, i)] if r.params > main else [])
+        if parts and parts[0].type == "conv" and r.tensor_in and r.tensor_in[0] != rows[0].tensor_out:
+            tensors.append((main * pbytes, 1, i))
+    tensors.sort(key=lambda t: (-t[0], t[1], t[2]))
+    hosts = [(nbytes, i) for nbytes, kind, i in tensors if kind == 0]
+    free = [True] * len(hosts)
+    copies: dict[int, int] = {}
+    for nbytes, kind, i in tensors:
+        for h, (host_bytes, j) in enumerate(hosts):
+            if host_bytes < nbytes:
+                break
+            if free[h] and (j < i or kind == 1 and j == i):
+                free[h] = False
+                break
+        else:
+            host_bytes = 0
+        if host_bytes < nbytes:
+            copies[i] = copies.get(i, 0) + nbytes
+    return copies
+
+
+def _dense_kernel_bytes(row, pbytes: int) -> int:
+    """A grouped (or depthwise) convolution's kernel as if dense: XLA:CPU computes its weight
+    gradient as a dense convolution (k x k x in x out) and then selects the groups' blocks, and
+    both tensors are alive at once (EfficientNet-B0's 5 x 5 depthwise conv of 1152 channels: two
+    126.6 MiB tensors, its peak at batch 2)."""
+    parts = row.cost.parts or ()
+    if not parts or parts[0].type != "conv":
+        return 0
+    c_in, c_out = parts[0].x[0], parts[0].out[0]
+    groups = c_in if row.type == "dwconv" else 1 if row.type == "shortcut" else row.args.get("g", 1)
+    if groups == 1:
+        return 0
+    wh, ww = row.cost.window
+    return wh.k * ww.k * c_in * c_out * pbytes
+
+
+def _recomputed(row) -> bool:
+    """A batch norm's output (from its kept input and statistics) or a residual sum (from its
+    operands): elementwise, so XLA recomputes it for the activation's backward, as it does in a row."""
+    parts = row.cost.parts or ()
+    return row.type == "add" or bool(parts) and parts[-1].type == "batchnorm"
+
+
 def _replay(report: Report, m: _Moments, *, optimizer: str, dtype: str, train: bool) -> None:
     rows = [r for r in report.rows if not r.aux]
     act, pbytes = DTYPES[dtype]
@@ -116,17 +191,30 @@ def _replay(report: Report, m: _Moments, *, optimizer: str, dtype: str, train: b
     last_read = {st(t): i for i, r in enumerate(rows) for t in r.tensor_in}
     kept: dict[int, int] = {}  # storage -> the earliest row keeping it (freed after its backward)
     row_tmp: list[list] = [[] for _ in rows]
+    producer = {r.tensor_out: r for r in rows}
+    transposed: dict[int, int] = {}  # input storage -> the earliest convolution keeping its C x H x W x N copy
     if train:
         for i, r in enumerate(rows):
             for s in r.mem.saved:
                 key = {"input": r.tensor_in[0] if r.tensor_in else None, "output": r.tensor_out}.get(s.of)
                 if s.of.startswith("input") and s.of != "input":
                     key = r.tensor_in[int(s.of[5:])]
+                if r.type == "maxpool" and s.of == "input" and keeps_preactivation(producer[key].cost):
+                    continue  # XLA recomputes the activation from its kept input instead
+                if s.what == PREACTIVATION and s.of == "input" and _recomputed(producer[key]):
+                    continue  # XLA recomputes the activation's input from what it keeps anyway
+                if s.what == TRANSPOSED_INPUT:  # one copy per input, however many convolutions read it
+                    t = st(r.tensor_in[0])
+                    transposed[t] = min(transposed.get(t, i), i)
+                    continue
                 if key is None:
                     nbytes = s.elems * (s.itemsize or act)
                     row_tmp[i].append((0, nbytes) if s.per_batch else (nbytes, 0))
                 else:
                     kept[key] = min(kept.get(key, i), i)
+    copies = _weight_copies(rows, pbytes) if train else {}
+    for i, nbytes in copies.items():
+        m.add(("copy", i), "weight copies", const=nbytes)
     m.add(("act", x_storage), "input", per_sample=sizes[x_storage] * act)
     for i, r in enumerate(rows[1:], 1):
         out = st(r.tensor_out)
@@ -134,6 +222,9 @@ def _replay(report: Report, m: _Moments, *, optimizer: str, dtype: str, train: b
         m.moment(f"forward ({r.path})", (("activations", r.mem.temp_elems * act, 0),) if r.mem.temp_elems else ())
         for j, (per, const) in enumerate(row_tmp[i]):
             m.add(("tmp", i, j), "saved activations", per_sample=per, const=const)
+        for t in r.tensor_in:
+            if transposed.get(st(t)) == i:
+                m.add(("chwn", st(t)), "saved activations", per_sample=sizes[st(t)] * act)
         for t in {st(t) for t in r.tensor_in}:
             if last_read.get(t) == i and t not in (out, final, x_storage) and t not in kept:
                 m.drop(("act", t))
@@ -162,8 +253,11 @@ def _replay(report: Report, m: _Moments, *, optimizer: str, dtype: str, train: b
                 grads[j] = ("grad", j)
                 shared[grads[j]] = 1
                 m.add(grads[j], "activation gradients", per_sample=elems(rows[j].out) * act)
-        # the parameter gradient exists only while its layer's backward runs: the update consumes it
-        m.moment(f"backward ({r.path})", (("gradients", 0, r.params * pbytes),) if r.params else ())
+        # its parameter gradient goes into the parameter's own buffer; a grouped convolution's is
+        # first computed dense (all in x out channels) and then masked to its groups
+        dense = _dense_kernel_bytes(r, pbytes)
+        m.moment(f"backward ({r.path})", (("grouped-conv weight gradient", 0, 2 * dense),) if dense else ())
+        m.drop(("copy", i))  # the update, right after, reads the copy last
         if mine is not None:
             shared[mine] -= 1
             if shared[mine] == 0:
@@ -171,6 +265,9 @@ def _replay(report: Report, m: _Moments, *, optimizer: str, dtype: str, train: b
             del grads[i]
         for j in range(len(row_tmp[i])):
             m.drop(("tmp", i, j))
+        for t in r.tensor_in:
+            if transposed.get(st(t)) == i:
+                m.drop(("chwn", st(t)))
         for t, first in list(kept.items()):
             if first == i and t != x_storage:
                 m.drop(("act", t))
@@ -231,7 +328,9 @@ def to_dict(f: Fit, constants: XlaConstants = XLA, memory: int | None = None) ->
     d.pop("constants", None)
     d["xla"] = {"mem_fraction": constants.mem_fraction, "preallocate": constants.preallocate,
                 "allocator": constants.allocator, "device_bytes": memory,
-                "preallocated_bytes": None if memory is None else constants.preallocated(memory)}
+                "preallocated_bytes": None if memory is None else constants.preallocated(memory),
+                # the plan the model follows and was measured against (docs/xla.md); a GPU build plans its own
+                "buffer_plan": "XLA:CPU"}
     return d
 
 

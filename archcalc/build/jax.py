@@ -89,10 +89,10 @@ class Built(NamedTuple):
 def _activation(kind: str, x, slope: float = 0.01):
     if kind == "relu":
         return jax.nn.relu(x)
-    if kind == "relu6":
-        return jnp.clip(x, 0.0, 6.0)
+    if kind == "relu6":  # jax.nn's, with its custom jvp: jnp.clip's would keep two tie factors per element
+        return jax.nn.relu6(x)
     if kind == "leaky_relu":
-        return jnp.where(x >= 0, x, slope * x)
+        return jax.nn.leaky_relu(x, slope)
     if kind == "sigmoid":
         return jax.nn.sigmoid(x)
     if kind == "tanh":
@@ -102,9 +102,9 @@ def _activation(kind: str, x, slope: float = 0.01):
     if kind == "silu":
         return jax.nn.silu(x)
     if kind == "hardswish":
-        return x * jnp.clip(x + 3.0, 0.0, 6.0) / 6.0
+        return jax.nn.hard_swish(x)
     if kind == "hardsigmoid":
-        return jnp.clip(x + 3.0, 0.0, 6.0) / 6.0
+        return jax.nn.hard_sigmoid(x)
     if kind == "elu":
         return jax.nn.elu(x)
     raise BuildError(f"the jax builder cannot build {kind!r} activations")
@@ -349,9 +349,10 @@ def _maxpool(x, window, pads, out_hw):
     a scatter with four int32 iotas of the input's size per pool, which no GPU build does; the
     gradient of a maximum of k x k strided slices divides by the count of ties, masks that need
     only x and y, which XLA computes in the forward pass and keeps, k x k output-sized tensors per
-    pool. So the backward is written out: for each of the window's k x k offsets,
-    ``where(slice == y, g, 0)`` padded back into place and summed, every term depending on g, so it
-    runs in backward, fused. An input tied for the maximum gets the whole gradient, as each of the
+    pool. So the backward is written out (``_maxpool_bwd``): for each of the window's k x k offsets,
+    ``where(x == y, g, 0)`` at the inputs that offset reads, summed, every term depending on g, so
+    it runs in backward, fused; its only buffer is the gradient (and, for overlapping windows, y and
+    g spread to the stride). An input tied for the maximum gets the whole gradient, as each of the
     tied inputs does (after a ReLU the common tie is at 0, where the ReLU's backward zeroes it)."""
     wh, ww = window
     return lax.reduce_window(x, -jnp.inf, lax.max, (1, wh.k, ww.k, 1), (1, wh.s, ww.s, 1),
@@ -367,17 +368,34 @@ def _maxpool_bwd(window, pads, out_hw, res, g):
     x, y = res
     (wh, ww), (oh, ow) = window, out_hw
     n, h, w, c = x.shape
+    (lo_h, _), (lo_w, _) = pads
+    if wh.k == wh.s and ww.k == ww.s and wh.d == ww.d == 1:  # disjoint windows: y and g repeated
+        def up(v):
+            v = jnp.broadcast_to(v[:, :, None, :, None, :], (n, oh, wh.s, ow, ww.s, c))
+            return v.reshape(n, oh * wh.s, ow * ww.s, c)
+        hp, wp = max(h + lo_h, oh * wh.s), max(w + lo_w, ow * ww.s)
+        xp = jnp.pad(x, ((0, 0), (lo_h, hp - h - lo_h), (lo_w, wp - w - lo_w), (0, 0)), constant_values=-jnp.inf)
+        dxp = jnp.where(xp[:, :oh * wh.s, :ow * ww.s] == up(y), up(g), 0.0)
+        dxp = jnp.pad(dxp, ((0, 0), (0, hp - oh * wh.s), (0, wp - ow * ww.s), (0, 0)))
+        return (dxp[:, lo_h:lo_h + h, lo_w:lo_w + w, :],)
     xp = jnp.pad(x, ((0, 0),) + pads + ((0, 0),), constant_values=-jnp.inf)
     hp, wp = xp.shape[1:3]
-    dxp = jnp.zeros_like(xp)
+    # overlapping windows: y and g spread to the stride once (window o at A + s x o, A the last
+    # offset), so the term of offset a is a plain slice and the k x k terms and their sum one
+    # fusion however many readers the gradient has (padding each term into place instead, XLA
+    # keeps all k x k padded terms alive when the sum has two readers, as a concat's backward
+    # does). y and g together: y alone XLA would spread in forward and keep, k x k times y's size
+    ah, aw = (wh.k - 1) * wh.d, (ww.k - 1) * ww.d
+    yg = lax.pad(jnp.stack([y, g], -1), jnp.array(jnp.nan, y.dtype),
+                 ((0, 0, 0), (ah, hp - (oh - 1) * wh.s - 1, wh.s - 1), (aw, wp - (ow - 1) * ww.s - 1, ww.s - 1),
+                  (0, 0, 0), (0, 0, 0)))
+    dxp = None
     for i in range(wh.k):
         for j in range(ww.k):
-            a, b = i * wh.d, j * ww.d
-            hi_h, hi_w = a + (oh - 1) * wh.s + 1, b + (ow - 1) * ww.s + 1
-            sl = lax.slice(xp, (0, a, b, 0), (n, hi_h, hi_w, c), (1, wh.s, ww.s, 1))
-            term = jnp.where(sl == y, g, 0.0)
-            dxp = dxp + lax.pad(term, 0.0, ((0, 0, 0), (a, hp - hi_h, wh.s - 1), (b, wp - hi_w, ww.s - 1), (0, 0, 0)))
-    (lo_h, _), (lo_w, _) = pads
+            a, b = ah - i * wh.d, aw - j * ww.d
+            win = yg[:, a:a + hp, b:b + wp]
+            term = jnp.where(xp == win[..., 0], win[..., 1], 0.0)
+            dxp = term if dxp is None else dxp + term
     return (dxp[:, lo_h:lo_h + h, lo_w:lo_w + w, :],)
 
 
@@ -486,7 +504,8 @@ def build_graph(graph: Graph, *, aux: bool = False, seed: int = 0, abstract: boo
         for i, L in enumerate(layers):
             xs = [values[j] for j in inputs[i]] if inputs[i] else [_nhwc(x)]
             k = jax.random.fold_in(key, i) if key is not None else None
-            values[i], s = L.fn(params.get(keys[i], {}), state.get(keys[i], {}), xs, train, k)
+            with jax.named_scope(keys[i]):  # XLA's dumps (op_name) then name the layer of each buffer
+                values[i], s = L.fn(params.get(keys[i], {}), state.get(keys[i], {}), xs, train, k)
             if keys[i] in state:
                 new_state[keys[i]] = s
         if not train:

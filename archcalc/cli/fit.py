@@ -144,6 +144,10 @@ def _text(d: dict, *, md: bool, show_max: bool) -> str:
                          f"preallocated at start-up: {_gib(x['preallocated_bytes'])})")
     if show_max and d["max_batch"] is not None:
         lines.append(f"largest batch that fits: {d['max_batch']}")
+    if "xla" in d:  # what the model was checked against, and what that means on a GPU
+        lines.append(f"note: {d['xla']['buffer_plan']}'s buffer plan, the one measured (docs/xla.md: within 10% of memory_analysis on "
+                     "the representative set); a GPU build plans its own: the grouped-conv weight gradient and the "
+                     "transposed copies are XLA:CPU's, cuDNN scratch is not counted")
     return "\n".join(lines)
 
 

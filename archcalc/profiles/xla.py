@@ -1,46 +1,70 @@
 """XLA (a ``jax.value_and_grad`` training step compiled with ``jax.jit``): what each layer type
 keeps for backward, as the pytorch profile's entries with the differences JAX's autodiff and XLA's
-buffer assignment make (measured with ``memory_analysis()`` and XLA's buffer-assignment dumps on
-XLA:CPU, jax 0.10.2, for the networks ``archcalc.build(spec, framework="jax")`` builds; see
-docs/xla.md):
+buffer assignment make (read in XLA:CPU's buffer-assignment dumps, jax 0.10.2, for the networks
+``archcalc.build(spec, framework="jax")`` builds; docs/xla.md, "What XLA keeps"):
 
-- a piecewise-linear activation (relu, relu6, leaky_relu, hardsigmoid) keeps its comparison as a
-  1-byte ``pred`` mask (JAX's jvp is ``select(x > 0, g, 0)``), beside the tensor the next layer
-  keeps: PyTorch's in-place ReLU shares that one tensor, XLA keeps both (and for relu6 as much
-  as PyTorch's copy of the input besides: dropping it takes MobileNet-v2 from +4% to -25%);
-- max pooling keeps its input only: the builder's backward recomputes the window's maximum from
-  it (archcalc/build/jax.py, ``_maxpool``): no int64 indices;
-- everything else as PyTorch keeps it (a conv its input, batch norm its input and its batch
-  statistics, smooth activations their input or output).
-
-XLA reuses a dead operand's buffer for an elementwise result, which is what PyTorch's in-place
-flags model, so ``alias`` is kept as the pytorch profile says.
+- a piecewise-linear activation (relu, relu6, leaky_relu, hardsigmoid) is not in place and keeps
+  its 4-byte input, the pre-activation: JAX's jvp is ``select(x > 0, g, 0)`` and XLA fuses the
+  comparison into the backward, so it keeps ``x``, not a 1-byte mask. After a batch norm in the
+  same row it keeps nothing: XLA recomputes the normalised value from the batch norm's kept input
+  and statistics (after a batch-norm row or a residual add, the same: fit_xla drops it there);
+- a convolution keeps its input transposed to C x H x W x N for the weight gradient (XLA:CPU's
+  layout for it), a copy beside the input, which others may keep too; convolutions reading the
+  same input share one copy (fit_xla keys it by the input);
+- max pooling keeps its output (the builder's backward compares the input with it) and its
+  input (fit_xla drops the input when the layer before recomputes it from a kept pre-activation);
+- everything else as PyTorch keeps it (batch norm its input and its batch statistics, smooth
+  activations their input or output).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
-from ..rules import Part, Saved
+from ..rules import Cost, Part, Saved
 from ..shape import elems
-from . import Memory, Profile
+from . import Memory, Profile, _then
 from .pytorch import PARTS as PYTORCH_PARTS
 
 MASKED = ("relu", "relu6", "leaky_relu", "hardsigmoid")  # jvp = select(comparison, g, 0)
+PREACTIVATION = "input (the pre-activation)"
 
 
 def _masked(part: Part) -> Memory:
-    base = PYTORCH_PARTS[part.type](part)
-    n_tmp = sum(1 for s in base.saved if s.of.startswith("tmp"))
-    mask = Saved("mask (pred)", elems(part.x), f"tmp{n_tmp}", itemsize=1)
-    return replace(base, saved=base.saved + (mask,))
+    return Memory(saved=(Saved(PREACTIVATION, elems(part.x), "input"),))
 
 
 def _maxpool(part: Part) -> Memory:
-    return Memory(saved=(Saved("input", elems(part.x), "input"),))
+    return Memory(saved=(Saved("output", elems(part.out), "output"), Saved("input", elems(part.x), "input")))
 
 
-PARTS = {**PYTORCH_PARTS, "maxpool": _maxpool, **{kind: _masked for kind in MASKED}}
+TRANSPOSED_INPUT = "input, C x H x W x N (weight gradient)"
 
 
-PROFILE = Profile("xla", "JAX/XLA: a jax.value_and_grad step under jax.jit (1-byte activation masks, no pool "
-                  "indices)", PARTS)
+def _conv_input_copy(part: Part) -> Memory:
+    return Memory(saved=(Saved(TRANSPOSED_INPUT, elems(part.x), "tmp0"),))
+
+
+def keeps_preactivation(cost: Cost) -> bool:
+    """Whether a row ends in a masked activation that keeps its own input (so a reader of its
+    output, max pooling, need not keep that output: XLA recomputes it from the kept input)."""
+    parts = cost.parts or ()
+    return bool(parts) and parts[-1].type in MASKED and not (len(parts) > 1 and parts[-2].type == "batchnorm")
+
+
+class _XlaProfile(Profile):
+    """Profile.memory's composition, with one rule a part's entry cannot see: an activation
+    right after a batch norm keeps nothing."""
+
+    def memory(self, cost: Cost) -> Memory:
+        parts = cost.parts
+        mems = [Memory() if part.type in MASKED and i and parts[i - 1].type == "batchnorm" else self.part(part)
+                for i, part in enumerate(parts)]
+        mem = mems[0]
+        for prev, nxt in zip(parts, mems[1:]):
+            mem = _then(mem, prev.out, nxt)
+        return mem
+
+
+PARTS = {**PYTORCH_PARTS, "conv": _conv_input_copy, "maxpool": _maxpool, **{kind: _masked for kind in MASKED}}
+
+
+PROFILE = _XlaProfile("xla", "JAX/XLA: a jax.value_and_grad step under jax.jit (pre-activations, transposed "
+                      "conv inputs, pooled outputs)", PARTS)
