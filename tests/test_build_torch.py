@@ -198,6 +198,16 @@ def test_training_peak_within_5_percent_representative(name, batch, optimizer):
     assert abs(_peak_error(name, batch, optimizer)) < 0.05
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("batch", [2, 32])
+@pytest.mark.parametrize("name", [n for n in archcalc.bundled_names() if n not in CANNOT_BUILD | {"preact_resnet1001"}])
+def test_training_peak_within_5_percent_every_spec(name, batch, optimizer):
+    """The issue's bar on the whole library (docs/fit-accuracy.md prints the same steps);
+    preact_resnet1001 takes over 12 minutes a step under MemTracker."""
+    assert abs(_peak_error(name, batch, optimizer)) < 0.05
+
+
 def test_resnet50_facts_of_the_issue():
     """The issue's MemTracker facts (ResNet-50, SGD momentum): at batch 32 the peak is in backward
     with 2,603 MiB of activations and 7.8 MiB of gradients; archcalc places it there too."""
