@@ -176,7 +176,7 @@ def test_checkpoint_peak_and_recompute_against_pytorch(name, batch, how):
     measured, flops = _measure(name, batch, segs)
     _, flops_plain = _measure(name, batch, ())
     f = fit(rep, batch=batch, optimizer="momentum", constants=EXACT, checkpoint=how)
-    assert abs(f.peak_bytes / measured - 1) < 0.01, (f.peak_bytes, measured)
+    assert abs(f.peak_bytes / measured - 1) < 0.005, (f.peak_bytes, measured)
     # what checkpointing adds is one more forward of the recomputed rows: FLOPs = 2 x MACs
     assert flops - flops_plain == 2 * f.recompute_macs
 
@@ -360,16 +360,16 @@ def _model_parallel_errors(name, n, batch):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name,n,batch", [("alexnet", 2, 32), ("resnet18", 2, 8)])
 def test_model_parallel_devices_against_pytorch(name, n, batch):
-    """Each device's part measured on its own (PyTorch 2.14.1: AlexNet +2.1% / +0.1%, ResNet-18
-    -0.0% / -0.1%; VGG-16 on three devices +1.1% / +0.0% / +0.0%)."""
-    assert all(abs(e) < 0.03 for e in _model_parallel_errors(name, n, batch))
+    """Each device's part measured on its own (PyTorch 2.14.1: every device within 0.005 %;
+    benchmarks/fit_checkpoint_parallel.py prints them)."""
+    assert all(abs(e) < 0.005 for e in _model_parallel_errors(name, n, batch))
 
 
 @pytest.mark.slow
 @pytest.mark.torch
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_model_parallel_vgg16_three_devices_against_pytorch():
-    assert all(abs(e) < 0.03 for e in _model_parallel_errors("vgg16", 3, 4))
+    assert all(abs(e) < 0.005 for e in _model_parallel_errors("vgg16", 3, 4))
 
 
 # ---------------------------------------------------------------- the roofline
