@@ -67,7 +67,10 @@ EXAMPLES = {e.type: e for e in (
                    "`bn: true` and `act:` put batch norm and an activation into the same row: the row adds the "
                    "[`batchnorm`](#batchnorm) and activation rules' figures (2 x out params, 2 x out buffers, one "
                    "other op per output element each), and the profile composes their memory.",
-                   "`table:` (LeNet-5's C3) gives each output map its own list of input maps instead of `g`.")),
+                   "`table:` (LeNet-5's C3) gives each output map its own list of input maps instead of `g`. "
+                   "Only the connected kernels are parameters; the torch builder's `TableConv2d` stacks the full "
+                   "out x C x k x k kernel from them each forward, and autograd keeps that kernel once per batch "
+                   "(fp32) besides the input.")),
     Example("dwconv", "[8, 8, 8]", "- dwconv: {k: 3, p: 1}",
             "`nn.Conv2d(C, C*mult, k, stride=s, padding=p, dilation=d, groups=C, bias=bias)`",
             out=("C*mult",) + WINDOW, params="C*mult*k*k + C*mult*bias", macs="C*mult*Ho*Wo*k*k",
@@ -126,10 +129,12 @@ EXAMPLES = {e.type: e for e in (
             out=("out",), params="C*H*W*out + out*bias", macs="C*H*W*out",
             notes=("On a vector input of N elements the same with C*H*W = N.",)),
     Example("subsample", "[6, 28, 28]", "- subsample: {k: 2}",
-            "no torch.nn layer (LeNet-5's S2 and S4; `archcalc build` refuses it)",
+            "no torch.nn layer (LeNet-5's S2 and S4); the torch builder's `Subsample`, a depthwise `F.conv2d` whose "
+            "kernel is the per-map coefficient expanded over the window (a view of the parameter)",
             out=("C", "(H - k)//k + 1", "(W - k)//k + 1"), params="2*C", macs="C*Ho*Wo", other_ops="C*Ho*Wo*(k*k - 1)",
             notes=("`s` defaults to `k` (the formulas assume it). Other ops: the k*k - 1 adds of each window.",)),
-    Example("rbf", "[84]", "- rbf: {out: 10}", "no torch.nn layer (LeNet-5's output layer; `archcalc build` refuses it)",
+    Example("rbf", "[84]", "- rbf: {out: 10}", "no torch.nn layer (LeNet-5's output layer); the torch builder's `RBF`, "
+            "|x|^2 - 2 x.w^T + |w|^2 with the prototypes w a buffer",
             out=("out",), buffers="N*out", macs="N*out",
             computes="the squared Euclidean distance of the input to each of `out` fixed prototypes",
             notes=("The prototypes are fixed, so they are buffers, not parameters.",)),

@@ -341,7 +341,9 @@ def conv(x: Shape, *, out: int, k: Pair, s: Pair = 1, p: Padding = 0, d: Pair = 
         window=wins,
         steps=tuple(steps),
         warnings=tuple(warnings),
-        parts=(Part("conv", x, (out, h, w), uneven_padding(wins)),),
+        # a table conv's framework may build the full out x in x kh x kw kernel: its profile reads the size
+        parts=(Part("conv", x, (out, h, w), uneven_padding(wins)
+                    + ((("table", c_in * out * kk),) if table is not None else ())),),
     )
     return _post(core, bn=bn, act=act, inplace=inplace)
 

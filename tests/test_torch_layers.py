@@ -462,9 +462,10 @@ def torch_saved(module, input_shape, batch=1):
     Every tensor packed for backward is seen by the pack hook; storages are counted once (a view
     such as a flatten, or an in-place ReLU's output, shares its producer's storage), and the
     storages of parameters and buffers are left out. The input requires grad, so the first layer
-    keeps what it would keep in the middle of a network. Float storages with a batch axis are
-    activations; the rest (int64 max-pool indices, bool dropout masks, BN's per-channel fp32 mean
-    and inverse std) are fixed-size bytes, as archcalc splits them.
+    keeps what it would keep in the middle of a network. Float storages with a batch axis (two
+    dimensions or more, the first the batch) are activations; the rest (int64 max-pool indices, bool
+    dropout masks, BN's per-channel fp32 mean and inverse std, the full kernel a connection-table
+    conv stacks from its links) are fixed-size bytes, as archcalc splits them.
     """
     module.train()
     model_storages = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
@@ -473,14 +474,14 @@ def torch_saved(module, input_shape, batch=1):
     def pack(t):
         storage = t.untyped_storage()
         if storage.data_ptr() not in model_storages:
-            kept[storage.data_ptr()] = (storage.nbytes(), t.dtype, t.dim())
+            kept[storage.data_ptr()] = (storage.nbytes(), t.dtype == torch.float32 and t.dim() >= 2 and t.shape[0] == batch)
         return t
 
     x = torch.randn((batch, *input_shape), requires_grad=True)
     with saved_tensors_hooks(pack, lambda t: t):
         module(x)
-    act_elems = sum(n // 4 for n, dtype, dim in kept.values() if dtype == torch.float32 and dim >= 2)
-    fixed_bytes = sum(n for n, dtype, dim in kept.values() if not (dtype == torch.float32 and dim >= 2))
+    act_elems = sum(n // 4 for n, act in kept.values() if act)
+    fixed_bytes = sum(n for n, act in kept.values() if not act)
     return act_elems, fixed_bytes
 
 
@@ -548,6 +549,13 @@ def _stochastic_depth(p):
     from torchvision.ops import StochasticDepth
 
     return StochasticDepth(p, "row")
+
+
+def _lenet(cls, *args):
+    """One of LeNet's layers from archcalc's torch builder (torch.nn has none of them)."""
+    from archcalc.build import torch as builder
+
+    return getattr(builder, cls)(*args)
 
 
 def cbr(c_in, c_out, k=3, p=1, s=1, act=True):
@@ -709,6 +717,26 @@ SAVED_NETS = {
       - conv: {out: 4, k: 1}
     """, lambda: nn.Sequential(nn.Conv2d(3, 8, 1), MeanJoin(nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 3, padding=1)),
                                nn.Conv2d(8, 4, 1))),
+    # LeNet's layers as archcalc's torch builder writes them. Subsample is a depthwise conv whose
+    # kernel is the coefficient expanded (a view of the parameter): it keeps its input, the tanh
+    # output before it (one storage). RBF as |x|^2 - 2 x.w^T + |w|^2 keeps its input only (the
+    # prototypes are a buffer). A connection-table conv keeps its input and the full 5 x 3 x 3 x 3
+    # kernel stacked from its 9 links, 135 fp32 values = 540 bytes once per batch.
+    "lenet-subsample": ((3, 10, 10), """
+      - conv: {out: 4, k: 3, act: tanh}
+      - subsample: {k: 2, act: tanh}
+      - conv: {out: 2, k: 1}
+    """, lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanh(), _lenet("Subsample", 4, (2, 2), (2, 2)), nn.Tanh(),
+                               nn.Conv2d(4, 2, 1))),
+    "lenet-rbf": ((20,), """
+      - fc: {out: 8, act: tanh}
+      - rbf: {out: 5}
+    """, lambda: nn.Sequential(nn.Linear(20, 8), nn.Tanh(), _lenet("RBF", 8, 5))),
+    "table-conv": ((3, 8, 8), """
+      - conv: {out: 5, k: 3, p: 1, act: relu, table: [[0], [1, 2], [0, 2], [0, 1, 2], [2]]}
+      - conv: {out: 2, k: 1}
+    """, lambda: nn.Sequential(_lenet("TableConv2d", 3, [[0], [1, 2], [0, 2], [0, 1, 2], [2]], (3, 3), (1, 1), (1, 1),
+                                      (1, 1), True), nn.ReLU(inplace=True), nn.Conv2d(5, 2, 1))),
 }
 
 # Where autograd keeps something other than what archcalc says. Each entry carries the gap worked

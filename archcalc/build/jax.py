@@ -20,7 +20,7 @@ and ``fc`` flattens in PyTorch's C, H, W order. Max pooling's backward is writte
 (``_maxpool``: why, there). Values are not the point (shapes, parameters, FLOPs and memory are):
 average pooling divides by the full window, as ``count_include_pad=True`` does.
 
-Unlike the torch builder, LeNet-5's ``subsample`` (a k x k sum times one coefficient per map, plus
+As in the torch builder, LeNet-5's ``subsample`` (a k x k sum times one coefficient per map, plus
 a bias), its ``rbf`` output (squared distances to fixed prototypes, a buffer) and a conv with a
 connection ``table`` (only the connected kernels are parameters, scattered into the full kernel)
 are a few lines of lax and build. ``CANNOT_BUILD`` is empty; a rule type without a mapping below

@@ -20,9 +20,15 @@ Choices that follow what archcalc's pytorch profile models (profiles/pytorch.py)
   classifiers) out, as archcalc's ``totals`` do; ``aux=True`` builds them, and in training the
   model returns ``(main, *aux_outputs)``.
 
-LeNet-5's trainable ``subsample`` and fixed-prototype ``rbf`` layers and a conv with a connection
-``table`` have no ``torch.nn`` counterpart with the same parameters: building them raises
-``BuildError`` naming the layer, never a silent stand-in.
+- LeNet-5's layers, which ``torch.nn`` lacks, are small modules that keep for backward what the
+  profile says: ``Subsample`` is a depthwise conv whose kernel is the per-map coefficient expanded
+  (a view of the parameter), ``RBF`` computes |x|^2 - 2 x.w^T + |w|^2 with the prototypes a buffer,
+  and ``TableConv2d`` (a conv with a connection ``table``) has only the connected kernels as
+  parameters and stacks the full kernel from them, zeros elsewhere, at every forward (autograd
+  keeps that kernel once per batch; the profile counts it).
+
+``CANNOT_BUILD`` is empty; a rule type without a mapping below raises ``BuildError`` naming it,
+never a silent stand-in.
 """
 from __future__ import annotations
 
@@ -34,10 +40,7 @@ from ..graph import Graph, Node
 from ..rules import ACTIVATIONS, uneven_padding
 from . import BuildError
 
-CANNOT_BUILD = {
-    "subsample": "LeNet-5's trainable subsampling (a k x k sum times one coefficient per map) has no torch.nn layer",
-    "rbf": "LeNet-5's Euclidean RBF output with fixed prototypes has no torch.nn layer",
-}
+CANNOT_BUILD: dict[str, str] = {}  # every rule type builds (see the module docstring)
 
 
 # ---------------------------------------------------------------- small modules
@@ -145,6 +148,70 @@ class OptionA(nn.Module):
     def forward(self, x):
         x = x[:, :, :: self.s[0], :: self.s[1]]
         return F.pad(x, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+
+
+class Subsample(nn.Module):
+    """LeNet-5's trainable subsampling: each map's k x k window sums times one coefficient, plus one
+    bias. A depthwise conv whose kernel is the coefficient expanded over the window: the kernel is a
+    view of the parameter, so autograd keeps only the input (a pool times the coefficient would keep
+    the pooled map too)."""
+
+    def __init__(self, c: int, k, s):
+        super().__init__()
+        self.k, self.s = tuple(k), tuple(s)
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+
+    def forward(self, x):
+        w = self.weight.view(-1, 1, 1, 1).expand(-1, 1, *self.k)
+        return F.conv2d(x, w, self.bias, self.s, groups=self.weight.shape[0])
+
+    def extra_repr(self):
+        return f"{self.weight.shape[0]}, k={self.k}, s={self.s}"
+
+
+class RBF(nn.Module):
+    """LeNet-5's Euclidean RBF output: squared distances to fixed prototypes (a buffer, not trained),
+    as |x|^2 - 2 x.w^T + |w|^2, which keeps only the input (x - w broadcast would keep an
+    N x out x n difference)."""
+
+    def __init__(self, n_in: int, out: int):
+        super().__init__()
+        self.register_buffer("prototypes", torch.ones(out, n_in))
+
+    def forward(self, x):
+        x = x.flatten(1)
+        w = self.prototypes
+        return (x * x).sum(1, keepdim=True) - 2 * (x @ w.t()) + (w * w).sum(1)
+
+
+class TableConv2d(nn.Module):
+    """A conv in which each output map sees only the input maps its ``table`` row lists (LeNet-5's
+    C3). Only the connected kernels are parameters (links x kh x kw); each forward stacks the full
+    out x in x kh x kw kernel from them and zeros. The stack keeps nothing for backward, the conv keeps
+    its input and that kernel (once per batch, counted by archcalc's pytorch profile); no index
+    buffers (their storage would be model memory archcalc does not count)."""
+
+    def __init__(self, c_in: int, table, k, s, padding, d, bias: bool):
+        super().__init__()
+        links = [(o, i) for o, row in enumerate(table) for i in row]
+        self.shape = (len(table), c_in, *k)
+        self.s, self.padding, self.d = tuple(s), tuple(padding), tuple(d)
+        bound = 1.0 / (c_in * k[0] * k[1]) ** 0.5
+        self.weight = nn.Parameter(torch.empty(len(links), *k).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(len(table))) if bias else None
+        slot = {link: n for n, link in enumerate(links)}
+        self._slots = [slot.get((o, i)) for o in range(len(table)) for i in range(c_in)]
+
+    def kernel(self):
+        zero = self.weight.new_zeros(self.weight.shape[1:])
+        return torch.stack([zero if n is None else self.weight[n] for n in self._slots]).view(self.shape)
+
+    def forward(self, x):
+        return F.conv2d(x, self.kernel(), self.bias, self.s, self.padding, self.d)
+
+    def extra_repr(self):
+        return f"{self.shape[1]}, {self.shape[0]}, links={self.weight.shape[0]}, k={self.shape[2:]}, s={self.s}"
 
 
 class Concat(nn.Module):
@@ -262,9 +329,11 @@ def _layer(node: Node, graph: Graph, dropout: str) -> nn.Module:
         raise BuildError(f"the torch builder cannot build {t!r} layers: {CANNOT_BUILD[t]}")
     if t == "input":
         return nn.Identity()
-    if parts and parts[0].type in ("conv", "fc"):
+    if parts and parts[0].type in ("conv", "fc", "subsample"):
         return _weighted(node)
     x = parts[0].x
+    if t == "rbf":
+        return RBF(cost.buffer_elems // cost.out[0], cost.out[0])
     if t == "shortcut":  # identity (option A/B, shape kept) or option A
         if parts[0].type == "identity":
             return nn.Identity()
@@ -362,15 +431,13 @@ def _padding(window) -> tuple[tuple[int, int] | None, tuple[int, int, int, int] 
 
 
 def _weighted(node: Node) -> nn.Module:
-    """conv, dwconv, a projection shortcut or fc, with the BN and activation fused into its row."""
+    """conv, dwconv, a projection shortcut, fc or LeNet's subsample, with the BN and activation fused
+    into its row."""
     a = node.args
     cost = node.cost
     first, rest = cost.parts[0], cost.parts[1:]
     mods: list[nn.Module] = []
     if first.type == "conv":
-        if a.get("table") is not None:
-            raise BuildError("the torch builder cannot build a conv with a connection table "
-                             "(LeNet-5's partial C3 connections have no nn.Conv2d with the same parameters)")
         c_in = first.x[0]
         c_out = first.out[0]
         if node.type == "dwconv":
@@ -384,7 +451,13 @@ def _weighted(node: Node) -> nn.Module:
         sym, pad = _padding(cost.window)
         if pad is not None:
             mods.append(Pad(pad))
-        mods.append(nn.Conv2d(c_in, c_out, (wh.k, ww.k), (wh.s, ww.s), sym or 0, (wh.d, ww.d), groups=g, bias=bias))
+        if a.get("table") is not None:
+            mods.append(TableConv2d(c_in, a["table"], (wh.k, ww.k), (wh.s, ww.s), sym or (0, 0), (wh.d, ww.d), bias))
+        else:
+            mods.append(nn.Conv2d(c_in, c_out, (wh.k, ww.k), (wh.s, ww.s), sym or 0, (wh.d, ww.d), groups=g, bias=bias))
+    elif first.type == "subsample":
+        wh, ww = cost.window
+        mods.append(Subsample(first.x[0], (wh.k, ww.k), (wh.s, ww.s)))
     else:  # fc: a C x H x W input is flattened first (a view)
         if len(first.x) != 1:
             mods.append(nn.Flatten())

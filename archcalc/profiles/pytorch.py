@@ -5,7 +5,7 @@ counted once, parameters and buffers left out); tests/test_torch_layers.py and
 tests/test_torchvision.py measure the same networks and compare.
 
 - conv, linear and LeNet's trainable layers keep their input (a flatten before a linear is a view
-  of the same storage).
+  of the same storage); a conv with a connection table also keeps its full kernel, once per batch.
 - max pooling keeps its input and int64 argmax indices; average pooling its input; adaptive
   average pooling to 1x1 runs as a mean over H and W, whose backward needs only the input's size.
 - batch norm keeps its input and, in fp32 and once per batch, the batch mean and inverse std.
@@ -57,6 +57,20 @@ def _maxpool(part: Part) -> Memory:
     kept = _keeps_input(part)
     indices = Saved("argmax indices (int64)", elems(part.out), "tmp1" if kept.temp_elems else "tmp0", itemsize=8)
     return Memory(saved=kept.saved + (indices,), temp_elems=kept.temp_elems, scratch_fixed_bytes=8 * elems(part.out))
+
+
+def _conv(part: Part) -> Memory:
+    kept = _keeps_input(part)
+    full_kernel = part.arg("table")
+    if not full_kernel:
+        return kept
+    # A connection table's conv (LeNet-5's C3) has only the connected kernels as parameters; the
+    # builder stacks the full out x in x kh x kw kernel from them (zeros elsewhere) each forward, and
+    # F.conv2d keeps that kernel, a non-parameter tensor the size of the weights, once per batch like
+    # BN's statistics. fp32: the dtype weights are measured in (a per-batch Saved has fixed bytes).
+    kernel = Saved("full kernel (stacked from the table's links)", full_kernel, "tmp1" if kept.temp_elems else "tmp0",
+                   itemsize=4, per_batch=True)
+    return Memory(saved=kept.saved + (kernel,), temp_elems=kept.temp_elems)
 
 
 def _adaptive_avgpool(part: Part) -> Memory:
@@ -136,7 +150,7 @@ def _drop_path(part: Part) -> Memory:
 
 PARTS = {
     "input": lambda part: NOTHING,
-    "conv": _keeps_input, "dwconv": _keeps_input, "fc": _keeps_input, "subsample": _keeps_input, "rbf": _keeps_input,
+    "conv": _conv, "dwconv": _keeps_input, "fc": _keeps_input, "subsample": _keeps_input, "rbf": _keeps_input,
     "maxpool": _maxpool, "avgpool": _keeps_input, "adaptive_avgpool": _adaptive_avgpool,
     "lrn": _lrn, "batchnorm": _batchnorm, "softmax": _softmax, "dropout": _dropout,
     "flatten": lambda part: VIEW, "identity": lambda part: VIEW,
