@@ -471,10 +471,15 @@ def torch_saved(module, input_shape, batch=1):
     model_storages = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
     kept = {}
 
+    def batch_first(t):  # a view or its base (Linear folds N x H x W x C to 2-D and back) has the batch first
+        return any(v is not None and v.dim() >= 2 and v.shape[0] == batch for v in (t, t._base))
+
     def pack(t):
         storage = t.untyped_storage()
-        if storage.data_ptr() not in model_storages:
-            kept[storage.data_ptr()] = (storage.nbytes(), t.dtype == torch.float32 and t.dim() >= 2 and t.shape[0] == batch)
+        ptr = storage.data_ptr()
+        if ptr not in model_storages:
+            act = t.dtype == torch.float32 and batch_first(t)
+            kept[ptr] = (storage.nbytes(), act or kept.get(ptr, (0, False))[1])
         return t
 
     x = torch.randn((batch, *input_shape), requires_grad=True)
