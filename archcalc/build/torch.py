@@ -506,23 +506,27 @@ def _optimizer(name: str, params, foreach: bool):
 
 def _saved_bytes(model: nn.Module, x) -> tuple[int, int]:
     """(activation bytes, other bytes) autograd keeps in one training forward pass: every packed
-    tensor's storage once, parameters and buffers left out (float storages with a batch axis are
-    activations; int64 indices, bool masks and per-channel statistics the rest)."""
+    tensor's storage once, parameters and buffers left out (float storages with the batch first, in
+    the tensor or the base it views, are activations; int64 indices, bool masks, per-channel
+    statistics and a table conv's stacked kernel the rest)."""
     model_storages = {id(t.untyped_storage()) for t in (*model.parameters(), *model.buffers())}
     kept: dict[int, tuple] = {}
     refs = []  # storages held while counting, so that an id is not reused
+    batch = x.shape[0]
 
     def pack(t):
         st = t.untyped_storage()
         if id(st) not in model_storages:
             refs.append(st)
-            kept[id(st)] = (st.nbytes(), t.dtype, t.dim())
+            act = t.dtype.is_floating_point and any(
+                v is not None and v.dim() >= 2 and v.shape[0] == batch for v in (t, t._base))
+            kept[id(st)] = (st.nbytes(), act or kept.get(id(st), (0, False))[1])
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         model(x)
-    act = sum(n for n, dtype, dim in kept.values() if dtype.is_floating_point and dim >= 2)
-    return act, sum(n for n, *_ in kept.values()) - act
+    act = sum(n for n, is_act in kept.values() if is_act)
+    return act, sum(n for n, _ in kept.values()) - act
 
 
 _KINDS = {"Parameter": "params", "Buffer": "buffers", "Gradient": "grads", "Activation": "activations",
