@@ -52,10 +52,15 @@ class Profile:
     def memory(self, cost: Cost) -> Memory:
         """The row's memory: its parts' memories, composed in order."""
         parts = cost.parts
-        mem = self.part(parts[0])
+        mem = self.part_after(None, parts[0])
         for prev, part in zip(parts, parts[1:]):
-            mem = _then(mem, prev.out, self.part(part))
+            mem = _then(mem, prev.out, self.part_after(prev, part))
         return mem
+
+    def part_after(self, prev: Part | None, part: Part) -> Memory:
+        """A part's memory inside a row, after ``prev`` (None for the first); a profile where what
+        an operation keeps depends on the one before it overrides this."""
+        return self.part(part)
 
     def part(self, part: Part) -> Memory:
         fn = self.parts.get(part.type)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..rules import Cost, Part, Saved
 from ..shape import elems
-from . import Memory, Profile, _then
+from . import Memory, Profile
 from .pytorch import PARTS as PYTORCH_PARTS
 
 MASKED = ("relu", "relu6", "leaky_relu", "hardsigmoid")  # jvp = select(comparison, g, 0)
@@ -42,25 +42,24 @@ def _conv_input_copy(part: Part) -> Memory:
     return Memory(saved=(Saved(TRANSPOSED_INPUT, elems(part.x), "tmp0"),))
 
 
+def _recomputed(prev: Part | None, part: Part) -> bool:
+    """A masked activation right after a batch norm keeps nothing: XLA recomputes its input."""
+    return part.type in MASKED and prev is not None and prev.type == "batchnorm"
+
+
 def keeps_preactivation(cost: Cost) -> bool:
     """Whether a row ends in a masked activation that keeps its own input (so a reader of its
     output, max pooling, need not keep that output: XLA recomputes it from the kept input)."""
     parts = cost.parts or ()
-    return bool(parts) and parts[-1].type in MASKED and not (len(parts) > 1 and parts[-2].type == "batchnorm")
+    return bool(parts) and parts[-1].type in MASKED and not _recomputed(parts[-2] if len(parts) > 1 else None,
+                                                                       parts[-1])
 
 
 class _XlaProfile(Profile):
-    """Profile.memory's composition, with one rule a part's entry cannot see: an activation
-    right after a batch norm keeps nothing."""
+    """The one rule a part's entry cannot see: what it keeps depends on the operation before it."""
 
-    def memory(self, cost: Cost) -> Memory:
-        parts = cost.parts
-        mems = [Memory() if part.type in MASKED and i and parts[i - 1].type == "batchnorm" else self.part(part)
-                for i, part in enumerate(parts)]
-        mem = mems[0]
-        for prev, nxt in zip(parts, mems[1:]):
-            mem = _then(mem, prev.out, nxt)
-        return mem
+    def part_after(self, prev: Part | None, part: Part) -> Memory:
+        return Memory() if _recomputed(prev, part) else self.part(part)
 
 
 PARTS = {**PYTORCH_PARTS, "conv": _conv_input_copy, "maxpool": _maxpool, **{kind: _masked for kind in MASKED}}
