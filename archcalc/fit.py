@@ -186,6 +186,14 @@ def with_constants(base: Constants = CUDA, **overrides) -> Constants:
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def cuda_statistics_constants(workspace: int | None = None) -> tuple[Constants, Constants]:
+    """The constants comparable with torch.cuda's own statistics: (``max_memory_allocated``'s: live
+    blocks, so no context and no segment rounding; ``max_memory_reserved``'s: segments too, still
+    no context). ``workspace`` overrides the cuDNN workspace."""
+    reserved = with_constants(CUDA, cuda_context=0, cudnn_workspace=workspace)
+    return with_constants(reserved, round_large=1), reserved
+
+
 def relative_error(predicted: int, measured: int) -> float | None:
     """predicted / measured - 1, the error `archcalc measure` and benchmarks/fit_accuracy.py print
     (None when nothing was measured)."""

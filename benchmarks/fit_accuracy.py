@@ -68,38 +68,44 @@ def main() -> None:
     print("| spec | batch | optimizer | measured MiB | predicted MiB | error | measured peak at | "
           "worst item (error) |")
     print("|:---|---:|:---|---:|---:|---:|:---|:---|")
-    for name in names:
-        graph = archcalc.expand(archcalc.load(name))
-        for batch in batches:
-            report = archcalc.cost(graph, batch=batch)
-            for opt in optimizers:
-                t = time.time()
-                try:
-                    m = measure_graph(graph, batch=batch, optimizer=opt)
-                except archcalc.BuildError as e:
-                    cannot.append(f"{name}: {e}")
-                    break
-                f = fit(report, batch=batch, optimizer=opt, constants=EXACT)
-                got = {i.name: i.bytes for i in f.items}
-                worst = ("", 0.0)
-                for k, ours in ITEMS.items():
-                    theirs = m["peak"][k]
-                    mine = sum(got.get(x, 0) for x in ours)
-                    if theirs > m["peak"]["total"] * 0.01:  # items of at least 1% of the peak
-                        e = mine / theirs - 1
-                        if abs(e) > abs(worst[1]):
-                            worst = (k, e)
-                err = relative_error(f.peak_bytes, m["peak"]["total"])
-                errors.append((batch, opt, name, abs(err)))
-                print(f"| {name} | {batch} | {opt} | {m['peak']['total'] / 2**20:,.1f} | {f.peak_bytes / 2**20:,.1f} | "
-                      f"{100 * err:+.2f}% | {m['phase']} | {worst[0]} ({100 * worst[1]:+.1f}%) | "
-                      f"<!-- {time.time() - t:.1f}s -->", flush=True)
-            else:
-                continue
-            break
+    for name, batch, opt, report, m, seconds in steps(names, batches, optimizers, measure_graph, cannot):
+        f = fit(report, batch=batch, optimizer=opt, constants=EXACT)
+        got = {i.name: i.bytes for i in f.items}
+        worst = ("", 0.0)
+        for k, ours in ITEMS.items():
+            theirs = m["peak"][k]
+            mine = sum(got.get(x, 0) for x in ours)
+            if theirs > m["peak"]["total"] * 0.01:  # items of at least 1% of the peak
+                e = mine / theirs - 1
+                if abs(e) > abs(worst[1]):
+                    worst = (k, e)
+        err = relative_error(f.peak_bytes, m["peak"]["total"])
+        errors.append((batch, opt, name, abs(err)))
+        print(f"| {name} | {batch} | {opt} | {m['peak']['total'] / 2**20:,.1f} | {f.peak_bytes / 2**20:,.1f} | "
+              f"{100 * err:+.2f}% | {m['phase']} | {worst[0]} ({100 * worst[1]:+.1f}%) | "
+              f"<!-- {seconds:.1f}s -->", flush=True)
     summary(errors)
     for line in cannot:
         print(f"cannot build: {line}")
+
+
+def steps(names, batches, optimizers, measure, cannot: list, profile: str = "pytorch"):
+    """(name, batch, optimizer, report, measured, seconds) for every step; a spec the framework
+    cannot build is named in ``cannot`` once and skipped."""
+    for name in names:
+        try:
+            graph = archcalc.expand(archcalc.load(name))
+        except archcalc.SpecError as e:
+            raise SystemExit(f"fit_accuracy: {e}") from None
+        try:
+            for batch in batches:
+                report = archcalc.cost(graph, batch=batch, profile=profile)
+                for opt in optimizers:
+                    t = time.time()
+                    m = measure(graph, batch=batch, optimizer=opt)
+                    yield name, batch, opt, report, m, time.time() - t
+        except archcalc.BuildError as e:
+            cannot.append(f"{name}: {e}")
 
 
 def summary(errors: list) -> None:
@@ -125,23 +131,15 @@ def xla_table(specs: str, batch: str, optimizer: str) -> None:
           "predicted peak at |")
     print("|:---|---:|:---|---:|---:|---:|---:|---:|:---|")
     errors, cannot = [], []
-    for name in specs.split(","):
-        graph = archcalc.expand(archcalc.load(name))
-        for b in (int(v) for v in batch.split(",")):
-            report = archcalc.cost(graph, batch=b, profile="xla")
-            for opt in optimizer.split(","):
-                t = time.time()
-                try:
-                    m = measure_graph(graph, batch=b, optimizer=opt)
-                except archcalc.BuildError as e:
-                    cannot.append(f"{name}: {e}")
-                    break
-                f = fit_xla(report, batch=b, optimizer=opt)
-                err = relative_error(f.peak_bytes, m["peak_bytes"])
-                errors.append(abs(err))
-                print(f"| {name} | {b} | {opt} | {m['argument_bytes'] / 2**20:,.1f} | {m['temp_bytes'] / 2**20:,.1f} | "
-                      f"{m['peak_bytes'] / 2**20:,.1f} | {f.peak_bytes / 2**20:,.1f} | {100 * err:+.1f}% | {f.phase} | "
-                      f"<!-- {time.time() - t:.0f}s -->", flush=True)
+    batches, optimizers = [int(v) for v in batch.split(",")], optimizer.split(",")
+    for name, b, opt, report, m, seconds in steps(specs.split(","), batches, optimizers, measure_graph, cannot,
+                                                  profile="xla"):
+        f = fit_xla(report, batch=b, optimizer=opt)
+        err = relative_error(f.peak_bytes, m["peak_bytes"])
+        errors.append(abs(err))
+        print(f"| {name} | {b} | {opt} | {m['argument_bytes'] / 2**20:,.1f} | {m['temp_bytes'] / 2**20:,.1f} | "
+              f"{m['peak_bytes'] / 2**20:,.1f} | {f.peak_bytes / 2**20:,.1f} | {100 * err:+.1f}% | {f.phase} | "
+              f"<!-- {seconds:.0f}s -->", flush=True)
     if errors:
         print(f"\n{len(errors)} steps: mean |error| {100 * sum(errors) / len(errors):.1f}%, worst {100 * max(errors):.1f}%, "
               f"within 10%: {sum(e < 0.10 for e in errors)} of {len(errors)}")
@@ -157,7 +155,7 @@ def cuda_table(specs: str, batch: str, optimizer: str, *, gpu: str | None, memor
     import torch
 
     from archcalc.build.cuda import OutOfMemoryError, largest_batch, measure_cuda
-    from archcalc.fit import CUDA, with_constants
+    from archcalc.fit import CUDA, cuda_statistics_constants
     from archcalc.gpus import find
     from archcalc.units import parse_bytes
 
@@ -165,8 +163,7 @@ def cuda_table(specs: str, batch: str, optimizer: str, *, gpu: str | None, memor
         raise SystemExit("--device cuda needs a CUDA device: torch.cuda.is_available() is False")
     capacity = (find(gpu).memory if gpu else parse_bytes(memory) if memory
                 else torch.cuda.get_device_properties(0).total_memory)
-    reserved = with_constants(CUDA, cuda_context=0)  # neither statistic counts the context
-    allocated = with_constants(reserved, round_large=1)  # nor does max_memory_allocated count segments
+    allocated, reserved = cuda_statistics_constants()
     print(f"device: {torch.cuda.get_device_name()}; capacity for fit's largest batch: {capacity:,} B; "
           f"constants: workspace {CUDA.cudnn_workspace:,} B, context {CUDA.cuda_context:,} B")
     print("| spec | batch | optimizer | allocated MiB | predicted MiB | error | reserved MiB | predicted MiB | error |")

@@ -109,7 +109,7 @@ def _torch(graph, *, batch, optimizer, train):
 def _cuda(graph, *, batch, optimizer, train, workspace):
     from .. import cost
     from ..build import BuildError
-    from ..fit import CUDA, fit, with_constants
+    from ..fit import cuda_statistics_constants, fit
 
     try:
         from ..build.cuda import OutOfMemoryError, available, measure_cuda
@@ -124,10 +124,7 @@ def _cuda(graph, *, batch, optimizer, train, workspace):
         fail(e)
     except OutOfMemoryError:
         fail(f"{report.name}: batch {batch} does not fit on the CUDA device (CUDA out of memory)")
-    # max_memory_allocated counts live blocks (512 B rounding, workspaces), max_memory_reserved the
-    # segments too; neither counts the CUDA context
-    reserved = with_constants(CUDA, cuda_context=0, cudnn_workspace=workspace)
-    allocated = with_constants(reserved, round_large=1)
+    allocated, reserved = cuda_statistics_constants(workspace)
     fa = fit(report, batch=batch, optimizer=optimizer, train=train, constants=allocated)
     fr = fit(report, batch=batch, optimizer=optimizer, train=train, constants=reserved)
     data = {"name": report.name, "framework": "torch", "device": "cuda", "gpu": m["device"], "batch": batch,
