@@ -144,14 +144,10 @@ def _dense_kernel_bytes(row, pbytes: int) -> int:
     both tensors are alive at once (EfficientNet-B0's 5 x 5 depthwise conv of 1152 channels: two
     126.6 MiB tensors, its peak at batch 2)."""
     parts = row.cost.parts or ()
-    if not parts or parts[0].type != "conv":
-        return 0
-    c_in, c_out = parts[0].x[0], parts[0].out[0]
-    groups = c_in if row.type == "dwconv" else 1 if row.type == "shortcut" else row.args.get("g", 1)
-    if groups == 1:
+    if not parts or parts[0].type != "conv" or not parts[0].arg("g"):
         return 0
     wh, ww = row.cost.window
-    return wh.k * ww.k * c_in * c_out * pbytes
+    return wh.k * ww.k * parts[0].x[0] * parts[0].out[0] * pbytes
 
 
 def _recomputed(row) -> bool:

@@ -341,9 +341,11 @@ def conv(x: Shape, *, out: int, k: Pair, s: Pair = 1, p: Padding = 0, d: Pair = 
         window=wins,
         steps=tuple(steps),
         warnings=tuple(warnings),
-        # a table conv's framework may build the full out x in x kh x kw kernel: its profile reads the size
+        # a kernel sparser than out x in x kh x kw (groups, a connection table) may be built or
+        # differentiated dense by a framework: its profile reads which, and the dense size
         parts=(Part("conv", x, (out, h, w), uneven_padding(wins)
-                    + ((("table", c_in * out * kk),) if table is not None else ())),),
+                    + ((("table", c_in * out * kk),) if table is not None else ())
+                    + ((("g", g),) if g > 1 else ())),),
     )
     return _post(core, bn=bn, act=act, inplace=inplace)
 
